@@ -1,0 +1,59 @@
+# SIDES Kundenportal — the targets people expect.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STAGE ?= dev
+PORT ?= 8000
+export AWS_DEFAULT_REGION ?= eu-central-1
+
+.PHONY: install run test test-fast lint typecheck bench package deploy destroy browser clean
+
+$(STAMP): requirements.txt requirements-pdf.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Chromium for the end-to-end tests comes from Debian (Playwright cannot download its own here).
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Chromium through apt …"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	PORT=$(PORT) $(BIN)/python -m local.stack
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check chalicelib functions local infra app.py
+	$(BIN)/lint-imports
+
+typecheck: install
+	$(BIN)/mypy chalicelib functions local infra app.py
+
+test: install browser lint typecheck
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not e2e"
+
+bench: install
+	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/read_path.py
+
+package: install
+	$(BIN)/python -m infra.package --stage $(STAGE)
+
+deploy: package
+	$(BIN)/python -m infra.deploy --stage $(STAGE)
+
+destroy: install
+	$(BIN)/python -m infra.deploy --stage $(STAGE) --destroy
+
+clean:
+	rm -rf $(VENV) build .local .pytest_cache .mypy_cache .ruff_cache

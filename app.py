@@ -1,0 +1,10 @@
+"""The portal's HTTP API (one Lambda): registers the blueprints; no I/O at import."""
+
+from chalice import Chalice
+
+from chalicelib.api import account, auth, public
+
+app = Chalice(app_name="sides-portal")
+
+for blueprint in (public.bp, auth.bp, account.bp):
+    app.register_blueprint(blueprint, url_prefix="/api")

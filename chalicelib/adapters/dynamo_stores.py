@@ -1,0 +1,128 @@
+"""Stores, their unique e-mail claims and user memberships in DynamoDB."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamo_models import (
+    EmailClaimRecord,
+    StoreRecord,
+    UserRecord,
+    connection,
+)
+from chalicelib.domain.errors import ConflictError, EmailInUseError
+from chalicelib.domain.stores import Address, OpenItem, Store
+
+
+def _open_items(raw: dict[str, Any]) -> tuple[OpenItem, ...]:
+    items = (
+        OpenItem(key, int(value["gross_cents"]), date.fromisoformat(value["due_date"]))
+        for key, value in raw.items()
+    )
+    return tuple(sorted(items, key=lambda item: (item.due_date, item.invoice_id)))
+
+
+def to_store(record: StoreRecord) -> Store:
+    address = record.address.as_dict()
+    return Store(
+        id=record.store_id,
+        name=record.name,
+        billing_email=record.billing_email,
+        address=Address(
+            street=address["street"],
+            postal_code=address["postal_code"],
+            city=address["city"],
+            country=address["country"],
+        ),
+        vat_id=record.vat_id,
+        monthly_fee_cents=int(record.monthly_fee_cents),
+        account_status=record.account_status,
+        blocked_since=record.blocked_since,
+        open_items=_open_items(record.open_items.as_dict() if record.open_items else {}),
+        autopay=bool(record.autopay),
+        created_at=record.created_at,
+    )
+
+
+class DynamoStoreRepository:
+    """StoreRepository on DynamoDB; the e-mail claim makes one address one store."""
+
+    def get(self, store_id: str) -> Store | None:
+        try:
+            return to_store(StoreRecord.get(store_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def add(self, store: Store) -> None:
+        record = StoreRecord(
+            store_id=store.id,
+            name=store.name,
+            billing_email=store.billing_email,
+            vat_id=store.vat_id,
+            address={
+                "street": store.address.street,
+                "postal_code": store.address.postal_code,
+                "city": store.address.city,
+                "country": store.address.country,
+            },
+            monthly_fee_cents=store.monthly_fee_cents,
+            account_status=store.account_status,
+            open_items={},
+            autopay=False,
+            created_at=store.created_at,
+        )
+        claim = EmailClaimRecord(email=store.billing_email, store_id=store.id)
+        try:
+            with TransactWrite(connection=connection()) as transaction:
+                transaction.save(claim, condition=EmailClaimRecord.email.does_not_exist())
+                transaction.save(record, condition=StoreRecord.store_id.does_not_exist())
+        except TransactWriteError as exc:
+            if "ConditionalCheckFailed" in str(exc.cause_response_message or "") or (
+                exc.cause_response_code == "TransactionCanceledException"
+            ):
+                raise EmailInUseError() from exc
+            raise
+
+    def list_ids(self) -> list[str]:
+        return [record.store_id for record in StoreRecord.scan(attributes_to_get=["store_id"])]
+
+
+    def set_access(self, store_id: str, status: str, now: datetime) -> bool:
+        blocked_since = now if status == "blocked" else None
+        try:
+            StoreRecord(store_id=store_id).update(
+                actions=[
+                    StoreRecord.account_status.set(status),
+                    StoreRecord.blocked_since.set(blocked_since)
+                    if blocked_since
+                    else StoreRecord.blocked_since.remove(),
+                ],
+                condition=StoreRecord.store_id.exists() & (StoreRecord.account_status != status),
+            )
+        except UpdateError:
+            return False
+        return True
+
+
+class DynamoMembershipRepository:
+    """MembershipRepository: which store a Cognito user belongs to."""
+
+    def store_of(self, user_sub: str) -> str | None:
+        try:
+            return str(UserRecord.get(user_sub).store_id)
+        except DoesNotExist:
+            return None
+
+    def add(self, user_sub: str, store_id: str, email: str) -> None:
+        record = UserRecord(user_sub=user_sub, store_id=store_id, email=email)
+        try:
+            record.save(
+                condition=UserRecord.user_sub.does_not_exist()
+                | (UserRecord.store_id == store_id)
+            )
+        except PutError as exc:
+            raise ConflictError() from exc

@@ -1,0 +1,368 @@
+"""Render an invoice as a one-page German A4 PDF carrying every §14 Abs. 4 UStG field."""
+
+from __future__ import annotations
+
+import calendar
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from fpdf import FPDF, FontFace
+from fpdf.enums import Align, TableBordersLayout, XPos, YPos
+
+from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus, list_group
+from chalicelib.domain.money import format_eur
+from chalicelib.domain.stores import Address, Store
+from chalicelib.domain.supplier import Supplier
+
+_FONT = "Helvetica"
+_MARGIN_LEFT = 20.0
+_MARGIN_RIGHT = 20.0
+_MARGIN_TOP = 16.0
+_FOOTER_HEIGHT = 30.0
+_CONTENT_WIDTH = 210.0 - _MARGIN_LEFT - _MARGIN_RIGHT
+_META_X = 115.0
+_TOTALS_X = 105.0
+
+_INK = (33, 37, 41)
+_MUTED = (108, 117, 125)
+_ACCENT = (0, 82, 147)
+_RULE = (206, 212, 218)
+_HEAD_FILL = (238, 242, 246)
+_VOID = (200, 30, 45)
+
+_EN_DASH = "\u2013"
+
+_COUNTRY_NAMES = {"AT": "Österreich", "CH": "Schweiz"}
+
+# Characters outside cp1252 that have an obvious stand-in; NFKD handles most of the rest.
+_CP1252_STAND_INS = {"\u2010": "-", "\u2011": "-", "\u2212": "-", "\u2044": "/"}
+
+_TABLE_HEADINGS = ("Pos.", "Menge", "Beschreibung", "Einzelpreis netto", "USt.", "Betrag netto")
+_TABLE_WIDTHS = (10.0, 14.0, 72.0, 30.0, 14.0, 30.0)
+_TABLE_ALIGN = (Align.R, Align.R, Align.L, Align.R, Align.R, Align.R)
+
+
+def render_invoice_pdf(invoice: Invoice, store: Store, supplier: Supplier) -> bytes:
+    pdf = _InvoiceDocument(supplier)
+    pdf.set_title(f"Rechnung {invoice.number}")
+    pdf.set_author(supplier.name)
+    pdf.set_subject(invoice.description or f"Rechnung {invoice.number}")
+    # A fixed timestamp keeps re-renders of the same invoice byte-identical.
+    pdf.set_creation_date(_midnight_utc(invoice.issue_date))
+    pdf.add_page()
+    _draw_letterhead(pdf, supplier)
+    _draw_recipient(pdf, store, supplier)
+    _draw_meta(pdf, invoice)
+    _draw_title(pdf, invoice)
+    _draw_lines_table(pdf, invoice.lines)
+    _draw_totals(pdf, invoice)
+    _draw_payment(pdf, invoice, supplier)
+    return bytes(pdf.output())
+
+
+class _InvoiceDocument(FPDF):
+    def __init__(self, supplier: Supplier) -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        self._supplier = supplier
+        # The core fonts are declared WinAnsiEncoding in the PDF, so cp1252 (not fpdf2's
+        # latin-1 default) is what makes the euro sign and en dash encodable at all.
+        self.core_fonts_encoding = "cp1252"
+        self.set_margins(_MARGIN_LEFT, _MARGIN_TOP, _MARGIN_RIGHT)
+        self.set_auto_page_break(auto=True, margin=_FOOTER_HEIGHT + 6)
+        self.alias_nb_pages()
+        self.set_text_color(*_INK)
+
+    def normalize_text(self, text: str) -> str:
+        # Every string passes through here, so store names from anywhere cannot crash a render.
+        return super().normalize_text(_to_cp1252(text))
+
+    def footer(self) -> None:
+        self.set_y(-_FOOTER_HEIGHT)
+        _rule(self, self.get_y())
+        self.ln(2.5)
+        _draw_footer_columns(self, self._supplier)
+        self.set_xy(_MARGIN_LEFT, -9)
+        _font(self, 7, color=_MUTED)
+        self.cell(_CONTENT_WIDTH, 4, f"Seite {self.page_no()} von {{nb}}", align=Align.R)
+
+
+def _draw_letterhead(pdf: FPDF, supplier: Supplier) -> None:
+    top = pdf.get_y()
+    _font(pdf, 20, "B", color=_ACCENT)
+    pdf.cell(90, 10, supplier.name)
+    contact = (
+        supplier.address.street,
+        _city_line(supplier.address),
+        supplier.email,
+        supplier.phone,
+    )
+    _font(pdf, 8.5, color=_MUTED)
+    for offset, text in enumerate(contact):
+        pdf.set_xy(_META_X, top + offset * 4.2)
+        pdf.cell(_right_edge() - _META_X, 4.2, text, align=Align.R)
+    _rule(pdf, top + 20, color=_ACCENT, width=0.6)
+
+
+def _draw_recipient(pdf: FPDF, store: Store, supplier: Supplier) -> None:
+    sender = f"{supplier.name} · {_one_line(supplier.address)}"
+    pdf.set_xy(_MARGIN_LEFT, 46)
+    _font(pdf, 7, "U", color=_MUTED)
+    pdf.cell(85, 4, sender, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(2)
+    _font(pdf, 10.5, "B")
+    pdf.multi_cell(85, 5, store.name, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    _font(pdf, 10.5)
+    for text in _address_lines(store.address):
+        pdf.cell(85, 5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if store.vat_id:
+        pdf.ln(1.5)
+        _font(pdf, 9, color=_MUTED)
+        pdf.cell(85, 4.5, f"USt-IdNr.: {store.vat_id}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _draw_meta(pdf: FPDF, invoice: Invoice) -> None:
+    rows = [
+        ("Rechnungsnummer", invoice.number),
+        ("Rechnungsdatum", _de_date(invoice.issue_date)),
+        _service_row(invoice),
+        ("Fälligkeitsdatum", _de_date(invoice.due_date)),
+    ]
+    width = _right_edge() - _META_X
+    for index, (label, value) in enumerate(rows):
+        pdf.set_xy(_META_X, 50 + index * 5.5)
+        _font(pdf, 9, color=_MUTED)
+        pdf.cell(width * 0.42, 5.5, label)
+        _font(pdf, 9, "B" if index == 0 else "")
+        pdf.cell(width * 0.58, 5.5, value, align=Align.R)
+
+
+def _draw_title(pdf: FPDF, invoice: Invoice) -> None:
+    top = 90.0
+    pdf.set_xy(_MARGIN_LEFT, top)
+    _font(pdf, 20, "B")
+    pdf.cell(100, 10, "Rechnung")
+    if invoice.status is InvoiceStatus.VOID:
+        _draw_void_stamp(pdf, top)
+    pdf.set_xy(_MARGIN_LEFT, top + 11)
+    if invoice.description:
+        _font(pdf, 10, color=_MUTED)
+        pdf.multi_cell(_CONTENT_WIDTH, 5, invoice.description, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(4)
+
+
+def _draw_void_stamp(pdf: FPDF, top: float) -> None:
+    width = 52.0
+    pdf.set_draw_color(*_VOID)
+    pdf.set_line_width(0.8)
+    pdf.set_xy(_right_edge() - width, top)
+    _font(pdf, 16, "B", color=_VOID)
+    pdf.cell(width, 10, "STORNIERT", border=1, align=Align.C)
+
+
+def _draw_lines_table(pdf: FPDF, lines: Sequence[InvoiceLine]) -> None:
+    _font(pdf, 9)
+    pdf.set_draw_color(*_RULE)
+    pdf.set_line_width(0.2)
+    headings = FontFace(emphasis="BOLD", size_pt=8.5, color=_INK, fill_color=_HEAD_FILL)
+    with pdf.table(
+        width=_CONTENT_WIDTH,
+        col_widths=_TABLE_WIDTHS,
+        text_align=_TABLE_ALIGN,
+        borders_layout=TableBordersLayout.HORIZONTAL_LINES,
+        headings_style=headings,
+        line_height=5,
+        padding=(1.6, 1.5),
+    ) as table:
+        table.row(_TABLE_HEADINGS)
+        for position, line in enumerate(lines, start=1):
+            table.row(_line_cells(position, line))
+
+
+def _line_cells(position: int, line: InvoiceLine) -> tuple[str, ...]:
+    return (
+        str(position),
+        str(line.quantity),
+        line.description,
+        format_eur(line.unit_net_cents),
+        _percent(line.tax_rate_percent),
+        format_eur(line.net_cents),
+    )
+
+
+def _draw_totals(pdf: FPDF, invoice: Invoice) -> None:
+    totals = invoice.totals
+    pdf.ln(3)
+    _keep_together(pdf, 11.0 * len(totals.by_rate) + 12)
+    for rate, net_cents, tax_cents in totals.by_rate:
+        _totals_row(pdf, f"Nettobetrag {_percent(rate)}", format_eur(net_cents))
+        _totals_row(pdf, f"Umsatzsteuer {_percent(rate)}", format_eur(tax_cents))
+    _rule(pdf, pdf.get_y() + 1, left=_TOTALS_X, color=_INK, width=0.4)
+    pdf.ln(2)
+    _totals_row(pdf, "Gesamtbetrag", format_eur(totals.gross_cents), bold=True)
+
+
+def _totals_row(pdf: FPDF, label: str, amount: str, *, bold: bool = False) -> None:
+    size = 11.0 if bold else 9.5
+    height = 7.0 if bold else 5.5
+    pdf.set_x(_TOTALS_X)
+    _font(pdf, size, "B" if bold else "", color=_INK if bold else _MUTED)
+    pdf.cell(_right_edge() - _TOTALS_X - 35, height, label)
+    _font(pdf, size, "B" if bold else "")
+    pdf.cell(35, height, amount, align=Align.R, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _draw_payment(pdf: FPDF, invoice: Invoice, supplier: Supplier) -> None:
+    is_open = list_group(invoice.status) == "open"
+    pdf.ln(9)
+    _keep_together(pdf, 55.0 if is_open else 15.0)
+    _font(pdf, 10, "B")
+    pdf.cell(_CONTENT_WIDTH, 6, "Zahlung", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    _font(pdf, 9.5)
+    for paragraph in _payment_paragraphs(invoice, supplier):
+        pdf.multi_cell(_CONTENT_WIDTH, 5, paragraph, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if is_open:
+        pdf.ln(2)
+        _draw_bank_details(pdf, invoice, supplier)
+
+
+def _payment_paragraphs(invoice: Invoice, supplier: Supplier) -> tuple[str, ...]:
+    if invoice.status is InvoiceStatus.VOID:
+        return ("Diese Rechnung wurde storniert und ist nicht mehr zu bezahlen.",)
+    if invoice.status is InvoiceStatus.PAID:
+        return (_paid_note(invoice),)
+    return (
+        f"Bitte begleiche den Gesamtbetrag bis zum {_de_date(invoice.due_date)} ohne Abzug.",
+        f"Bezahle bequem im Kundenportal per Kreditkarte oder PayPal: {supplier.portal_url}",
+        "Oder überweise den Betrag auf folgendes Konto:",
+    )
+
+
+def _paid_note(invoice: Invoice) -> str:
+    if invoice.paid_at is None:
+        return f"Diese Rechnung ist bereits bezahlt {_EN_DASH} vielen Dank!"
+    return f"Bereits bezahlt am {_de_date(invoice.paid_at.date())} {_EN_DASH} vielen Dank!"
+
+
+def _draw_bank_details(pdf: FPDF, invoice: Invoice, supplier: Supplier) -> None:
+    rows = (
+        ("Kontoinhaber", supplier.name),
+        ("IBAN", supplier.iban),
+        ("BIC", supplier.bic),
+        ("Bank", supplier.bank),
+        ("Verwendungszweck", invoice.number),
+    )
+    for label, value in rows:
+        _font(pdf, 9.5, color=_MUTED)
+        pdf.cell(38, 5, label)
+        _font(pdf, 9.5, "B" if label == "Verwendungszweck" else "")
+        pdf.cell(_CONTENT_WIDTH - 38, 5, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _draw_footer_columns(pdf: FPDF, supplier: Supplier) -> None:
+    columns = (
+        (supplier.name, supplier.address.street, _city_line(supplier.address)),
+        (f"Telefon {supplier.phone}", supplier.email, supplier.portal_url),
+        (f"Steuernummer {supplier.tax_number}", f"USt-IdNr. {supplier.vat_id}"),
+        (supplier.bank, f"IBAN {supplier.iban}", f"BIC {supplier.bic}"),
+    )
+    widths = (36.0, 50.0, 38.0, _CONTENT_WIDTH - 124.0)
+    top = pdf.get_y()
+    x = _MARGIN_LEFT
+    _font(pdf, 7, color=_MUTED)
+    for width, lines in zip(widths, columns, strict=True):
+        for offset, text in enumerate(lines):
+            pdf.set_xy(x, top + offset * 3.6)
+            pdf.cell(width, 3.6, text)
+        x += width
+
+
+def _service_row(invoice: Invoice) -> tuple[str, str]:
+    if invoice.period is None:
+        return ("Leistungsdatum", _de_date(invoice.issue_date))
+    first, last = _period_bounds(invoice.period)
+    return ("Leistungszeitraum", f"{_de_date(first)} {_EN_DASH} {_de_date(last)}")
+
+
+def _period_bounds(period: str) -> tuple[date, date]:
+    year, month = (int(part) for part in period.split("-"))
+    last_day = calendar.monthrange(year, month)[1]
+    return date(year, month, 1), date(year, month, last_day)
+
+
+def _address_lines(address: Address) -> list[str]:
+    lines = [address.street, _city_line(address)]
+    if address.country != "DE":
+        lines.append(_COUNTRY_NAMES.get(address.country, address.country).upper())
+    return lines
+
+
+def _city_line(address: Address) -> str:
+    return f"{address.postal_code} {address.city}"
+
+
+def _one_line(address: Address) -> str:
+    return f"{address.street} · {_city_line(address)}"
+
+
+def _de_date(value: date) -> str:
+    return value.strftime("%d.%m.%Y")
+
+
+def _percent(rate: Decimal) -> str:
+    return f"{rate.normalize():f}".replace(".", ",") + " %"
+
+
+def _midnight_utc(value: date) -> datetime:
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _to_cp1252(text: str) -> str:
+    return "".join(_cp1252_char(char) for char in text)
+
+
+def _cp1252_char(char: str) -> str:
+    if _encodable(char):
+        return char
+    if char in _CP1252_STAND_INS:
+        return _CP1252_STAND_INS[char]
+    # Decomposing keeps the base letter of e.g. "ş" or "ğ" instead of losing the character.
+    decomposed = "".join(c for c in unicodedata.normalize("NFKD", char) if _encodable(c))
+    return decomposed or "?"
+
+
+def _encodable(char: str) -> bool:
+    try:
+        char.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _font(pdf: FPDF, size: float, style: str = "", *, color: tuple[int, int, int] = _INK) -> None:
+    pdf.set_font(_FONT, style, size)
+    pdf.set_text_color(*color)
+
+
+def _rule(
+    pdf: FPDF,
+    y: float,
+    *,
+    left: float = _MARGIN_LEFT,
+    color: tuple[int, int, int] = _RULE,
+    width: float = 0.2,
+) -> None:
+    pdf.set_draw_color(*color)
+    pdf.set_line_width(width)
+    pdf.line(left, y, _right_edge(), y)
+
+
+def _keep_together(pdf: FPDF, height: float) -> None:
+    # A block split over two pages (e.g. IBAN on one, Verwendungszweck on the next) invites typos.
+    if pdf.will_page_break(height):
+        pdf.add_page()
+
+
+def _right_edge() -> float:
+    return 210.0 - _MARGIN_RIGHT

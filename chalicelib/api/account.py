@@ -1,0 +1,95 @@
+"""Signed-in routes of the owner: profile, invoices, PDFs, support."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.api import http, presenters
+from chalicelib.api.signed_in import signed_in
+from chalicelib.bootstrap import get_container
+from chalicelib.domain import errors
+from chalicelib.services.invoices import today_in_berlin
+from chalicelib.services.ports import Principal
+
+bp = Blueprint(__name__)
+STATUSES = {"open", "paid", "all"}
+
+
+
+@bp.route("/profile", methods=["GET"])
+@http.endpoint
+@signed_in(bp)
+def profile(principal: Principal) -> Response:
+    container = get_container()
+    store = container.store_service.profile(principal.store_id)
+    return http.json_response(
+        presenters.profile(store, today_in_berlin(container.clock.now()))
+    )
+
+
+def _list_params() -> tuple[str, int, str | None]:
+    params = http.query_params(bp.current_request, {"status", "limit", "cursor"})
+    status = params.get("status", "all")
+    if status not in STATUSES:
+        raise errors.InvalidRequestError("status muss open, paid oder all sein.")
+    raw_limit = params.get("limit", "20")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+        raise errors.InvalidRequestError("limit muss zwischen 1 und 100 liegen.")
+    cursor = params.get("cursor") or None
+    if cursor is not None and len(cursor) > 2048:
+        raise errors.InvalidCursorError()
+    return status, int(raw_limit), cursor
+
+
+@bp.route("/invoices", methods=["GET"])
+@http.endpoint
+@signed_in(bp)
+def list_invoices(principal: Principal) -> Response:
+    status, limit, cursor = _list_params()
+    container = get_container()
+    page = container.invoice_reader.list(principal.store_id, status, limit, cursor)
+    today = today_in_berlin(container.clock.now())
+    return http.json_response(
+        {
+            "items": [presenters.invoice_summary(i, today) for i in page.items],
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+@bp.route("/invoices/{invoice_id}", methods=["GET"])
+@http.endpoint
+@signed_in(bp)
+def get_invoice(principal: Principal, invoice_id: str) -> Response:
+    container = get_container()
+    invoice = container.invoice_reader.get(principal.store_id, invoice_id)
+    return http.json_response(
+        presenters.invoice_detail(invoice, today_in_berlin(container.clock.now()))
+    )
+
+
+@bp.route("/invoices/{invoice_id}/pdf", methods=["GET"])
+@http.endpoint
+@signed_in(bp)
+def invoice_pdf(principal: Principal, invoice_id: str) -> Response:
+    link = get_container().invoice_reader.pdf_link(principal.store_id, invoice_id)
+    return http.json_response(
+        {"url": link.url, "expires_in": link.expires_in, "filename": link.filename}
+    )
+
+
+@bp.route("/support/requests", methods=["POST"], content_types=http.ACCEPTED_TYPES)
+@http.endpoint
+@signed_in(bp)
+def support_request(principal: Principal) -> Response:
+    body = http.parse_json(
+        bp.current_request.raw_body,
+        {"subject": (str, True), "message": (str, True), "invoice_id": (str, False)},
+    )
+    request_id = get_container().support.submit(
+        principal.store_id,
+        http.check_length(body["subject"].strip(), "subject", 200),
+        http.check_length(body["message"].strip(), "message", 5000),
+        body.get("invoice_id"),
+    )
+    return http.json_response({"id": request_id}, status=202)

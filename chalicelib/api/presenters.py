@@ -1,0 +1,70 @@
+"""JSON shapes of the contract (Profile, InvoiceSummary, Invoice)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from chalicelib.domain.invoices import Invoice
+from chalicelib.domain.stores import Store
+
+
+def profile(store: Store, today: date) -> dict[str, Any]:
+    return {
+        "store": {
+            "id": store.id,
+            "name": store.name,
+            "billing_email": store.billing_email,
+            "vat_id": store.vat_id,
+            "address": {
+                "street": store.address.street,
+                "postal_code": store.address.postal_code,
+                "city": store.address.city,
+                "country": store.address.country,
+            },
+        },
+        "account_status": store.account_status,
+        "blocked_since": store.blocked_since,
+        "open_balance_cents": store.open_balance_cents(),
+        "overdue_balance_cents": store.overdue_balance_cents(today),
+        "currency": "EUR",
+        "payment_method": None,
+        "autopay": store.autopay,
+    }
+
+
+def invoice_summary(invoice: Invoice, today: date) -> dict[str, Any]:
+    totals = invoice.totals
+    return {
+        "id": invoice.id,
+        "number": invoice.number,
+        "issue_date": invoice.issue_date,
+        "due_date": invoice.due_date,
+        "period": invoice.period,
+        "description": invoice.description,
+        "net_cents": totals.net_cents,
+        "tax_cents": totals.tax_cents,
+        "gross_cents": totals.gross_cents,
+        "currency": invoice.currency,
+        "status": invoice.status.value,
+        "overdue": invoice.is_overdue(today),
+        "paid_at": invoice.paid_at,
+    }
+
+
+def invoice_detail(invoice: Invoice, today: date) -> dict[str, Any]:
+    body = invoice_summary(invoice, today)
+    body["lines"] = [
+        {
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit_net_cents": line.unit_net_cents,
+            "tax_rate_percent": float(line.tax_rate_percent)
+            if line.tax_rate_percent % 1
+            else int(line.tax_rate_percent),
+            "net_cents": line.net_cents,
+        }
+        for line in invoice.lines
+    ]
+    body["payments"] = []
+    return body

@@ -1,0 +1,196 @@
+"""Composition root: builds each adapter once per container, lazily, on first use."""
+
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.services.auth import AuthService
+from chalicelib.services.cursors import CursorCodec
+from chalicelib.services.invitations import InvitationService
+from chalicelib.services.invoices import InvoiceIssuer, InvoiceReader
+from chalicelib.services.ports import (
+    Clock,
+    DocumentStore,
+    InvitationRepository,
+    InvoiceRepository,
+    Mailer,
+    MembershipRepository,
+    PdfRenderer,
+    RateLimiter,
+    Secrets,
+    StoreRepository,
+    SupportRepository,
+    TokenVerifier,
+    UserDirectory,
+)
+from chalicelib.services.stores import StoreService
+from chalicelib.services.support import SupportService
+
+cached = functools.cached_property
+
+
+class Container:
+    """The object graph. Tests pass fakes as keyword overrides of any attribute."""
+
+    def __init__(self, settings: Settings, **overrides: Any) -> None:
+        self.settings = settings
+        self.__dict__.update(overrides)
+
+    def _client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.session.Session().client(service, region_name=self.settings.region)
+
+    # adapters -----------------------------------------------------------------------
+    @cached
+    def clock(self) -> Clock:
+        from chalicelib.adapters.system import SystemClock
+
+        return SystemClock()
+
+    @cached
+    def secrets(self) -> Secrets:
+        from chalicelib.adapters.system import SecretsManagerSecrets
+
+        return SecretsManagerSecrets()
+
+    @cached
+    def stores(self) -> StoreRepository:
+        from chalicelib.adapters.dynamo_stores import DynamoStoreRepository
+
+        return DynamoStoreRepository()
+
+    @cached
+    def memberships(self) -> MembershipRepository:
+        from chalicelib.adapters.dynamo_stores import DynamoMembershipRepository
+
+        return DynamoMembershipRepository()
+
+    @cached
+    def invitations(self) -> InvitationRepository:
+        from chalicelib.adapters.dynamo_invitations import DynamoInvitationRepository
+
+        return DynamoInvitationRepository()
+
+    @cached
+    def invoices(self) -> InvoiceRepository:
+        from chalicelib.adapters.dynamo_invoices import DynamoInvoiceRepository
+
+        return DynamoInvoiceRepository()
+
+    @cached
+    def support_requests(self) -> SupportRepository:
+        from chalicelib.adapters.dynamo_misc import DynamoSupportRepository
+
+        return DynamoSupportRepository()
+
+    @cached
+    def limiter(self) -> RateLimiter:
+        from chalicelib.adapters.dynamo_misc import DynamoRateLimiter
+
+        return DynamoRateLimiter()
+
+    @cached
+    def users(self) -> UserDirectory:
+        from chalicelib.adapters.cognito import CognitoUserDirectory
+
+        return CognitoUserDirectory(
+            self._client("cognito-idp"),
+            self.settings.user_pool_id,
+            self.settings.user_pool_client_id,
+        )
+
+    @cached
+    def verifier(self) -> TokenVerifier:
+        from chalicelib.adapters.jwt_verifier import CognitoTokenVerifier
+
+        return CognitoTokenVerifier(
+            self.settings.jwks_url, self.settings.cognito_issuer, self.settings.user_pool_client_id
+        )
+
+    @cached
+    def documents(self) -> DocumentStore:
+        from botocore.config import Config
+
+        from chalicelib.adapters.s3_documents import S3DocumentStore
+
+        import boto3
+
+        client = boto3.session.Session().client(
+            "s3", region_name=self.settings.region, config=Config(signature_version="s3v4")
+        )
+        return S3DocumentStore(client, self.settings.invoice_bucket)
+
+    @cached
+    def mailer(self) -> Mailer:
+        from chalicelib.adapters.ses_mailer import SesMailer
+
+        return SesMailer(self._client("ses"), self.settings.mail_from, self.clock)
+
+    @cached
+    def render_pdf(self) -> PdfRenderer:
+        # Only the operator side and billing functions render; the API never gets here.
+        from chalicelib.adapters.invoice_pdf import render_invoice_pdf
+
+        return render_invoice_pdf
+
+    @cached
+    def cursors(self) -> CursorCodec:
+        return CursorCodec(self.secrets.get(self.settings.cursor_secret_name).encode("utf-8"))
+
+    # services -----------------------------------------------------------------------
+    @cached
+    def auth(self) -> AuthService:
+        return AuthService(self.users, self.verifier, self.memberships, self.limiter)
+
+    @cached
+    def invitation_service(self) -> InvitationService:
+        return InvitationService(
+            invitations=self.invitations,
+            stores=self.stores,
+            memberships=self.memberships,
+            users=self.users,
+            mailer=self.mailer,
+            clock=self.clock,
+            limiter=self.limiter,
+            portal_url=self.settings.portal_url,
+            ttl=timedelta(days=self.settings.invitation_ttl_days),
+        )
+
+    @cached
+    def store_service(self) -> StoreService:
+        return StoreService(self.stores, self.clock)
+
+    @cached
+    def invoice_issuer(self) -> InvoiceIssuer:
+        return InvoiceIssuer(
+            invoices=self.invoices,
+            stores=self.stores,
+            documents=self.documents,
+            render_pdf=self.render_pdf,
+            supplier=self.settings.supplier,
+            clock=self.clock,
+        )
+
+    @cached
+    def invoice_reader(self) -> InvoiceReader:
+        return InvoiceReader(self.invoices, self.documents, self.cursors)
+
+    @cached
+    def support(self) -> SupportService:
+        return SupportService(
+            requests=self.support_requests,
+            stores=self.stores,
+            invoices=self.invoice_reader,
+            mailer=self.mailer,
+            clock=self.clock,
+            support_email=self.settings.support_email,
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def get_container() -> Container:
+    return Container(get_settings())

@@ -1,0 +1,97 @@
+"""Domain errors; the API maps each to one HTTP status and error code in one table."""
+
+from __future__ import annotations
+
+
+class PortalError(Exception):
+    """Base of every error the portal reports to a caller on purpose."""
+
+    code = "internal_error"
+    message = "Ein interner Fehler ist aufgetreten."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        if message:
+            self.message = message
+
+
+class InvalidRequestError(PortalError):
+    code = "invalid_request"
+    message = "Die Anfrage ist ungültig."
+
+
+class PayloadTooLargeError(PortalError):
+    code = "payload_too_large"
+    message = "Die Anfrage ist zu groß."
+
+
+class UnauthorizedError(PortalError):
+    code = "unauthorized"
+    message = "Bitte melde dich an."
+
+
+class RateLimitedError(PortalError):
+    code = "rate_limited"
+    message = "Zu viele Versuche. Bitte warte einen Moment und versuche es dann erneut."
+
+
+class InvitationNotFoundError(PortalError):
+    code = "invitation_not_found"
+    message = "Diese Einladung ist ungültig oder wurde bereits verwendet."
+
+
+class InvitationExpiredError(PortalError):
+    code = "invitation_expired"
+    message = "Diese Einladung ist abgelaufen. Bitte fordere eine neue an."
+
+
+class PasswordPolicyError(PortalError):
+    code = "password_policy"
+    message = "Das Passwort erfüllt die Anforderungen nicht."
+
+
+class InvalidCredentialsError(PortalError):
+    code = "invalid_credentials"
+    message = "E-Mail-Adresse oder Passwort ist falsch."
+
+
+class InvalidCodeError(PortalError):
+    code = "invalid_code"
+    message = "Der Code ist ungültig oder abgelaufen."
+
+
+class InvoiceNotFoundError(PortalError):
+    code = "invoice_not_found"
+    message = "Rechnung nicht gefunden."
+
+
+class InvalidCursorError(PortalError):
+    code = "invalid_cursor"
+    message = "Der Seitenzeiger ist ungültig."
+
+
+class InvoiceNotVoidableError(PortalError):
+    code = "invoice_not_voidable"
+    message = "Nur offene Rechnungen können storniert werden."
+
+
+class StoreNotFoundError(PortalError):
+    code = "store_not_found"
+    message = "Filiale nicht gefunden."
+
+
+class EmailInUseError(PortalError):
+    code = "email_in_use"
+    message = "Diese E-Mail-Adresse gehört bereits zu einer Filiale."
+
+
+class ConflictError(PortalError):
+    """A conditional write lost a race; callers retry or report."""
+
+    code = "conflict"
+    message = "Die Daten wurden gleichzeitig geändert. Bitte versuche es erneut."
+
+
+class ServiceUnavailableError(PortalError):
+    code = "service_unavailable"
+    message = "Der Dienst ist gerade nicht erreichbar. Bitte versuche es gleich noch einmal."

@@ -1,0 +1,106 @@
+"""Invoices: lines, totals, numbering and the forward-only status machine."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+
+from chalicelib.domain.money import CURRENCY, vat_cents
+
+
+class InvoiceStatus(str, enum.Enum):
+    OPEN = "open"
+    PROCESSING = "processing"
+    PAID = "paid"
+    VOID = "void"
+
+
+# Which status may follow which; `paid` and `void` are final.
+_ALLOWED_MOVES = {
+    InvoiceStatus.OPEN: {InvoiceStatus.PROCESSING, InvoiceStatus.PAID, InvoiceStatus.VOID},
+    InvoiceStatus.PROCESSING: {InvoiceStatus.OPEN, InvoiceStatus.PAID},
+    InvoiceStatus.PAID: set(),
+    InvoiceStatus.VOID: set(),
+}
+
+
+def can_move(current: InvoiceStatus, target: InvoiceStatus) -> bool:
+    return target in _ALLOWED_MOVES[current]
+
+
+def list_group(status: InvoiceStatus) -> str:
+    """The filter bucket of the invoice list: open covers everything not yet settled."""
+    if status in (InvoiceStatus.OPEN, InvoiceStatus.PROCESSING):
+        return "open"
+    return str(status.value)
+
+
+@dataclasses.dataclass(frozen=True)
+class InvoiceLine:
+    description: str
+    quantity: int
+    unit_net_cents: int
+    tax_rate_percent: Decimal
+
+    @property
+    def net_cents(self) -> int:
+        return self.quantity * self.unit_net_cents
+
+    @property
+    def tax_cents(self) -> int:
+        return vat_cents(self.net_cents, self.tax_rate_percent)
+
+
+@dataclasses.dataclass(frozen=True)
+class Totals:
+    net_cents: int
+    tax_cents: int
+    gross_cents: int
+    # net and tax per tax rate, as §14 Abs. 4 Nr. 8 UStG asks
+    by_rate: tuple[tuple[Decimal, int, int], ...]
+
+
+def compute_totals(lines: Sequence[InvoiceLine]) -> Totals:
+    per_rate: dict[Decimal, list[int]] = {}
+    for line in lines:
+        bucket = per_rate.setdefault(line.tax_rate_percent, [0, 0])
+        bucket[0] += line.net_cents
+        bucket[1] += line.tax_cents
+    net = sum(line.net_cents for line in lines)
+    tax = sum(line.tax_cents for line in lines)
+    by_rate = tuple((rate, n, t) for rate, (n, t) in sorted(per_rate.items()))
+    return Totals(net_cents=net, tax_cents=tax, gross_cents=net + tax, by_rate=by_rate)
+
+
+def format_number(year: int, sequence: int) -> str:
+    return f"RE-{year}-{sequence:06d}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Invoice:
+    id: str
+    store_id: str
+    number: str
+    issue_date: date
+    due_date: date
+    period: str | None
+    description: str
+    lines: tuple[InvoiceLine, ...]
+    status: InvoiceStatus
+    paid_at: datetime | None = None
+    created_at: datetime | None = None
+    currency: str = CURRENCY
+
+    @property
+    def totals(self) -> Totals:
+        return compute_totals(self.lines)
+
+    def is_overdue(self, today: date) -> bool:
+        return list_group(self.status) == "open" and today > self.due_date
+
+    @property
+    def pdf_filename(self) -> str:
+        return f"Rechnung-{self.number}.pdf"

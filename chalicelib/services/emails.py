@@ -1,0 +1,49 @@
+"""German e-mail texts (informal du, as the portal speaks)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from chalicelib.services.ports import Mail
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(BERLIN).strftime("%d.%m.%Y um %H:%M Uhr")
+
+
+def invitation_mail(to: str, store_name: str, url: str, expires_at: datetime) -> Mail:
+    text = (
+        "Hallo,\n\n"
+        f"du wurdest zum SIDES Kundenportal für „{store_name}“ eingeladen. Dort siehst du alle "
+        "Rechnungen deines Kassensystems, lädst sie als PDF herunter und bezahlst offene "
+        "Rechnungen per Kreditkarte oder PayPal.\n\n"
+        "Klicke auf „Einladung annehmen“ und lege dein Passwort fest:\n"
+        f"{url}\n\n"
+        f"Der Link gilt bis zum {_local(expires_at)} und nur für diese E-Mail-Adresse ({to}).\n\n"
+        "Viele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(to=to, subject="Deine Einladung zum SIDES Kundenportal", text=text)
+
+
+def support_copy_mail(
+    to: str, store_name: str, reply_to: str, subject: str, message: str, invoice_number: str | None
+) -> Mail:
+    about = f"Rechnung: {invoice_number}\n" if invoice_number else ""
+    text = (
+        f"Neue Support-Anfrage von „{store_name}“ ({reply_to})\n"
+        f"{about}\nBetreff: {subject}\n\n{message}\n"
+    )
+    return Mail(to=to, subject=f"[Support] {store_name}: {subject}", text=text)
+
+
+def support_confirmation_mail(to: str, subject: str, message: str) -> Mail:
+    text = (
+        "Hallo,\n\n"
+        "danke für deine Nachricht. Wir haben sie erhalten und melden uns so schnell wie möglich.\n\n"
+        f"Betreff: {subject}\n\n{message}\n\n"
+        "Viele Grüße\ndein SIDES Support\n"
+    )
+    return Mail(to=to, subject=f"Deine Anfrage: {subject}", text=text)

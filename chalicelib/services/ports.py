@@ -1,0 +1,163 @@
+"""Ports: what the use cases need from the outside world (adapters implement them)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from chalicelib.domain.invitations import Invitation
+from chalicelib.domain.invoices import Invoice, InvoiceStatus
+from chalicelib.domain.stores import Store
+from chalicelib.domain.supplier import Supplier
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    id_token: str
+    refresh_token: str | None
+    expires_in: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    """A verified signed-in user; the store comes from our membership record."""
+
+    user_sub: str
+    store_id: str
+    access_token: str
+
+
+class UserDirectory(Protocol):
+    """The identity provider that alone holds passwords (Cognito)."""
+
+    def create_user(self, email: str, password: str) -> str:
+        """Create (or, after an interrupted accept, re-password) the user; return its sub."""
+
+    def login(self, email: str, password: str) -> Tokens:
+        """Raise InvalidCredentialsError for unknown e-mail and wrong password alike."""
+
+    def refresh(self, refresh_token: str) -> Tokens: ...
+
+    def logout(self, access_token: str) -> None: ...
+
+    def forgot_password(self, email: str) -> None:
+        """Send a reset code; silent for unknown addresses."""
+
+    def reset_password(self, email: str, code: str, password: str) -> None: ...
+
+
+class TokenVerifier(Protocol):
+    def verify(self, token: str) -> str:
+        """Return the user's sub of a valid access token; raise UnauthorizedError otherwise."""
+
+
+class StoreRepository(Protocol):
+    def get(self, store_id: str) -> Store | None: ...
+
+    def add(self, store: Store) -> None:
+        """Add a store and claim its e-mail atomically; raise EmailInUseError if taken."""
+
+    def list_ids(self) -> list[str]: ...
+
+    def set_access(self, store_id: str, status: str, now: datetime) -> bool:
+        """Set active/blocked; return False if it already had that status."""
+
+
+class MembershipRepository(Protocol):
+    def store_of(self, user_sub: str) -> str | None: ...
+
+    def add(self, user_sub: str, store_id: str, email: str) -> None: ...
+
+
+class InvitationRepository(Protocol):
+    def get(self, token_hash: str) -> Invitation | None: ...
+
+    def replace(self, invitation: Invitation) -> None:
+        """Store a new pending invitation and revoke every earlier one of its store."""
+
+    def claim(self, token_hash: str, now: datetime, lease_until: datetime) -> Invitation:
+        """Move pending (or a stale accepting) to accepting; raise ConflictError if taken."""
+
+    def release(self, token_hash: str) -> None:
+        """Give an accepting invitation back (the accept failed before creating anything)."""
+
+    def mark_used(self, token_hash: str, now: datetime) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class InvoicePage:
+    items: Sequence[Invoice]
+    last_key: dict[str, Any] | None
+
+
+class InvoiceRepository(Protocol):
+    def get(self, invoice_id: str) -> Invoice | None: ...
+
+    def next_number(self, year: int) -> int:
+        """The number the next invoice of this year would get (read only)."""
+
+    def add_numbered(self, invoice: Invoice, sequence: int) -> None:
+        """Write the invoice and advance the year's counter to `sequence` in one transaction;
+        raise ConflictError if another invoice took that number first."""
+
+    def list_for_store(
+        self, store_id: str, group: str | None, limit: int, start_key: dict[str, Any] | None
+    ) -> InvoicePage: ...
+
+    def move(self, invoice: Invoice, target: InvoiceStatus, now: datetime) -> Invoice:
+        """Conditionally move the status forward (checks the status it leaves)."""
+
+
+class DocumentStore(Protocol):
+    def put_pdf(self, key: str, body: bytes) -> None: ...
+
+    def presigned_download(self, key: str, filename: str, expires_in: int) -> str: ...
+
+
+class PdfRenderer(Protocol):
+    def __call__(self, invoice: Invoice, store: Store, supplier: Supplier) -> bytes: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Mail:
+    to: str
+    subject: str
+    text: str
+
+
+class Mailer(Protocol):
+    def send(self, mail: Mail) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class SupportRequest:
+    id: str
+    store_id: str
+    subject: str
+    message: str
+    invoice_id: str | None
+    created_at: datetime
+
+
+class SupportRepository(Protocol):
+    def add(self, request: SupportRequest) -> None: ...
+
+
+class RateLimiter(Protocol):
+    def blocked(self, keys: Sequence[tuple[str, int]], window_s: int) -> bool:
+        """True if any key has reached its limit in the current window."""
+
+    def hit(self, keys: Sequence[str], window_s: int) -> None:
+        """Count one attempt against every key."""
+
+
+class Secrets(Protocol):
+    def get(self, name: str) -> str: ...

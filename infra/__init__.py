@@ -1,0 +1,1 @@
+"""Infrastructure as code for AWS; also the single source for local provisioning."""

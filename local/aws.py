@@ -1,0 +1,103 @@
+"""The local AWS stand-in: one moto server process, with Cognito's e-mail delivery emulated.
+
+moto hands forgot-password codes back in a response header and accepts any code that
+does not look like its own. Real Cognito e-mails the code and rejects wrong ones, so this
+process makes moto do the same: the code goes out as an e-mail (readable with
+`portal outbox`) and only that code resets the password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import signal
+import threading
+from email.message import EmailMessage
+from email.utils import format_datetime
+from datetime import UTC, datetime
+from typing import Any
+
+RESET_TEXT = (
+    "Hallo,\n\n"
+    "du hast ein neues Passwort für das SIDES Kundenportal angefordert.\n\n"
+    "Dein Code lautet: {code}\n\n"
+    "Gib ihn im Portal zusammen mit deinem neuen Passwort ein. Wenn du das nicht warst, "
+    "ignoriere diese E-Mail einfach.\n\n"
+    "Dein SIDES Team\n"
+)
+
+
+def _pool_of(backend: Any, client_id: str) -> Any:
+    for pool in backend.user_pools.values():
+        if client_id in pool.clients:
+            return pool
+    return None
+
+
+def patch_cognito(mail_from: str) -> None:
+    from moto.cognitoidp import exceptions
+    from moto.cognitoidp.models import CognitoIdpBackend
+    from moto.ses.models import ses_backends
+
+    original_forgot = CognitoIdpBackend.forgot_password
+
+    def forgot_password(self: Any, client_id: str, username: str) -> Any:
+        _, details = original_forgot(self, client_id, username)
+        pool = _pool_of(self, client_id)
+        user = pool._get_user(username) if pool else None
+        if user is None:
+            return None, details
+        code = f"{100000 + secrets.randbelow(900000)}"
+        user.confirmation_code = code
+        message = EmailMessage()
+        message["From"] = f"SIDES Kundenportal <{mail_from}>"
+        message["To"] = username
+        message["Subject"] = "Dein Code für ein neues Passwort"
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message.set_content(RESET_TEXT.format(code=code))
+        ses = ses_backends[self.account_id][self.region_name]
+        ses.send_raw_email(mail_from, [], message.as_string())
+        return None, details  # the code travels by e-mail only, as in AWS
+
+    def confirm_forgot_password(
+        self: Any, client_id: str, username: str, password: str, confirmation_code: str
+    ) -> None:
+        pool = _pool_of(self, client_id)
+        if pool is None:
+            raise exceptions.ResourceNotFoundError(client_id)
+        user = pool._get_user(username)
+        if user is None or not user.confirmation_code or not secrets.compare_digest(
+            user.confirmation_code, confirmation_code
+        ):
+            raise exceptions.CodeMismatchException("Invalid verification code provided.")
+        self._validate_password(pool.id, password)
+        user.password = password
+        user.confirmation_code = None
+
+    CognitoIdpBackend.forgot_password = forgot_password  # type: ignore[method-assign]
+    CognitoIdpBackend.confirm_forgot_password = confirm_forgot_password  # type: ignore[method-assign]
+
+
+def serve(port: int, mail_from: str) -> None:
+    from moto.server import ThreadedMotoServer
+
+    patch_cognito(mail_from)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="moto server for the local stack")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--mail-from", default="portal@sides.example")
+    args = parser.parse_args()
+    serve(args.port, args.mail_from)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Starts the whole local stack: moto, provisioning, API, queue pump, front server, demo data."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE = ROOT / ".local" / "stack.json"
+REGION = "eu-central-1"
+MAIL_FROM = "portal@sides.example"
+
+
+class StackError(RuntimeError):
+    """The stack cannot start; the message says why, for a person."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _die_with_parent() -> None:
+    # Children get SIGTERM when the stack process dies, however it dies.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def wait_until_up(url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise StackError(f"{url} antwortet nicht")
+
+
+def running_stack(state_file: Path) -> dict[str, Any] | None:
+    if not state_file.exists():
+        return None
+    state: dict[str, Any] = json.loads(state_file.read_text())
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None
+    return state
+
+
+class Stack:
+    """One running local stack; use as a context manager."""
+
+    def __init__(self, port: int = 8000, state_file: Path = DEFAULT_STATE, seed: bool = True,
+                 quiet: bool = False) -> None:
+        self.port = port
+        self.state_file = state_file
+        self.seed = seed
+        self.quiet = quiet
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.env: dict[str, str] = {}
+        self.url = f"http://127.0.0.1:{port}"
+        self.demo_store_id: str | None = None
+        self.invitation_url: str | None = None
+        self._stoppers: list[Any] = []
+
+    def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        out = subprocess.DEVNULL if self.quiet else None
+        child = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=out, preexec_fn=_die_with_parent
+        )
+        self.children.append(child)
+        return child
+
+    def _start_aws(self) -> str:
+        moto_port = free_port()
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        self._spawn(
+            [sys.executable, "-m", "local.aws", "--port", str(moto_port), "--mail-from", MAIL_FROM],
+            {**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        wait_until_up(f"{endpoint}/moto-api/data.json")
+        return endpoint
+
+    def _provision(self, endpoint: str) -> None:
+        from local.provision import provision, settings_env
+
+        outputs = provision("local", endpoint_url=endpoint, region=REGION)
+        self.env = {
+            **settings_env(outputs, endpoint),
+            "PORTAL_URL": self.url,
+            "MAIL_FROM": MAIL_FROM,
+            "SUPPORT_EMAIL": "support@sides.example",
+        }
+        os.environ.update(self.env)
+        self._ensure_cursor_secret(endpoint)
+
+    def _ensure_cursor_secret(self, endpoint: str) -> None:
+        import boto3
+
+        from chalicelib.config import get_settings
+
+        client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
+        with contextlib.suppress(client.exceptions.ResourceExistsException):
+            client.create_secret(
+                Name=get_settings().cursor_secret_name, SecretString=os.urandom(32).hex()
+            )
+
+    def _start_api(self) -> int:
+        api_port = free_port()
+        self._spawn(
+            [str(Path(sys.executable).parent / "chalice"), "local", "--stage", "local", "--host", "127.0.0.1",
+             "--port", str(api_port), "--no-autoreload"],
+            {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+        )
+        wait_until_up(f"http://127.0.0.1:{api_port}/api/health")
+        return api_port
+
+    def _start_pump(self) -> None:
+        from local.pump import QueuePump
+
+        pump = QueuePump.for_stack()
+        pump.start()
+        self._stoppers.append(pump.stop)
+
+    def _start_front(self, api_port: int) -> None:
+        from local import front
+
+        server = front.start(self.port, api_port)
+        self._stoppers.append(server.shutdown)
+
+    def _seed(self) -> None:
+        from chalicelib.bootstrap import get_container
+        from local.seed import seed_demo
+
+        container = get_container()
+        self.demo_store_id = seed_demo(container)
+        self.invitation_url = container.invitation_service.send(self.demo_store_id).url
+
+    def start(self) -> Stack:
+        existing = running_stack(self.state_file)
+        if existing:
+            raise StackError(
+                f"Es läuft bereits ein lokaler Stack (PID {existing['pid']}) unter "
+                f"{existing['url']}. Beende ihn zuerst mit Ctrl-C."
+            )
+        if port_in_use(self.port):
+            raise StackError(f"Port {self.port} ist belegt. Wähle einen anderen mit PORT=…")
+        try:
+            endpoint = self._start_aws()
+            self._provision(endpoint)
+            api_port = self._start_api()
+            self._start_pump()
+            self._start_front(api_port)
+            if self.seed:
+                self._seed()
+            self._write_state()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _write_state(self) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        state = {"pid": os.getpid(), "url": self.url, "env": self.env,
+                 "demo_store_id": self.demo_store_id}
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_file)
+
+    def stop(self) -> None:
+        for stopper in reversed(self._stoppers):
+            with contextlib.suppress(Exception):
+                stopper()
+        for child in self.children:
+            child.terminate()
+        for child in self.children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        self.children.clear()
+        state = running_stack(self.state_file)
+        if state is None or state.get("pid") == os.getpid():
+            with contextlib.suppress(FileNotFoundError):
+                self.state_file.unlink()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def _until_interrupted() -> Iterator[None]:
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        yield
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="SIDES Kundenportal – lokaler Stack")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    args = parser.parse_args()
+    print("Starte den lokalen Stack …", flush=True)
+    stack = Stack(port=args.port, quiet=True)
+    try:
+        stack.start()
+    except StackError as exc:
+        print(f"Fehler: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"\nSIDES Kundenportal läuft: {stack.url}\n\n"
+        f"Einladungslink für „Pizzeria Da Mario“ (gilt 7 Tage):\n  {stack.invitation_url}\n\n"
+        "Befehle für den Betrieb in einem zweiten Terminal: .venv/bin/portal --help\n"
+        "E-Mails, die der Stack verschickt hat: .venv/bin/portal outbox\n"
+        "Beenden mit Ctrl-C.",
+        flush=True,
+    )
+    with _until_interrupted():
+        while all(child.poll() is None for child in stack.children):
+            time.sleep(0.5)
+        print("Ein Dienst des Stacks ist ausgefallen; fahre herunter.", file=sys.stderr)
+    stack.stop()
+    print("Lokaler Stack beendet.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1033 @@
+// SIDES Kundenportal: single-page app with hash routing (tokens in the fragment never reach
+// a server log). Talks only to /api/... on the same origin. No framework, no build step.
+
+const NET_MSG = 'Keine Verbindung. Bitte versuche es erneut.';
+const FALLBACK_MSG = 'Etwas ist schiefgelaufen. Bitte versuche es später erneut.';
+const RT_KEY = 'sides.portal.refresh';
+
+// ---------------------------------------------------------------------------------------------
+// Tiny DOM helper: builds elements without innerHTML, so server data is never parsed as HTML.
+
+function h(tag, props, ...kids) {
+  const el = document.createElement(tag);
+  let value;
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v == null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'value') value = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const kid of kids.flat(Infinity)) {
+    if (kid != null && kid !== false) el.append(kid instanceof Node ? kid : String(kid));
+  }
+  if (value !== undefined) el.value = value;
+  return el;
+}
+
+const $main = () => document.getElementById('main');
+
+// ---------------------------------------------------------------------------------------------
+// Formatting (display only: amounts stay integer cents everywhere else).
+
+const moneyFmt = new Map();
+function money(cents, currency = 'EUR') {
+  const cur = currency || 'EUR';
+  if (!moneyFmt.has(cur)) {
+    moneyFmt.set(cur, new Intl.NumberFormat('de-DE', { style: 'currency', currency: cur }));
+  }
+  return moneyFmt.get(cur).format((Number(cents) || 0) / 100);
+}
+
+const dtDate = new Intl.DateTimeFormat('de-DE', {
+  day: '2-digit', month: '2-digit', year: 'numeric', timeZone: 'Europe/Berlin',
+});
+const dtDateTime = new Intl.DateTimeFormat('de-DE', {
+  day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit',
+  timeZone: 'Europe/Berlin',
+});
+const dtMonth = new Intl.DateTimeFormat('de-DE', { month: 'long', year: 'numeric', timeZone: 'UTC' });
+const numFmt = new Intl.NumberFormat('de-DE', { maximumFractionDigits: 3 });
+
+function fmtDate(s) {
+  if (!s) return '—';
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  if (m) return `${m[3]}.${m[2]}.${m[1]}`;
+  const d = new Date(s);
+  return Number.isNaN(d.getTime()) ? String(s) : dtDate.format(d);
+}
+function fmtDateTime(s) {
+  const d = new Date(s);
+  return s && !Number.isNaN(d.getTime()) ? dtDateTime.format(d) : '—';
+}
+function fmtPeriod(p) {
+  const m = /^(\d{4})-(\d{2})$/.exec(p || '');
+  return m ? dtMonth.format(Date.UTC(+m[1], +m[2] - 1, 1)) : '—';
+}
+function fmtCountry(code) {
+  try {
+    return new Intl.DisplayNames(['de'], { type: 'region' }).of(code) || code;
+  } catch {
+    return code || '';
+  }
+}
+
+const STATUS = {
+  open: ['offen', 'open'],
+  overdue: ['überfällig', 'overdue'],
+  processing: ['in Bearbeitung', 'processing'],
+  paid: ['bezahlt', 'paid'],
+  void: ['storniert', 'void'],
+};
+function statusBadge(inv) {
+  const key = inv.status === 'open' && inv.overdue ? 'overdue' : inv.status;
+  const [label, cls] = STATUS[key] || [String(inv.status), 'open'];
+  return h('span', { class: `badge badge-${cls}` }, label);
+}
+
+const PAY_STATUS = {
+  pending: 'ausstehend', requires_action: 'Bestätigung nötig', succeeded: 'erfolgreich',
+  failed: 'fehlgeschlagen', canceled: 'abgebrochen',
+};
+const PAY_METHOD = { card: 'Kreditkarte', paypal: 'PayPal' };
+
+// ---------------------------------------------------------------------------------------------
+// Session: access and id token only in memory; the refresh token in sessionStorage (tab-scoped,
+// survives a reload and a round trip to a payment provider, gone with the tab). Never localStorage.
+
+let accessToken = null;
+let idToken = null; // kept for later use (e.g. display claims); never persisted
+let accessExp = 0;
+let refreshing = null;
+let returnTo = null;
+let lastEmail = '';
+
+function getRT() {
+  try { return sessionStorage.getItem(RT_KEY); } catch { return null; }
+}
+function setTokens(d) {
+  accessToken = d.access_token || null;
+  idToken = d.id_token || idToken;
+  accessExp = Date.now() + (Number(d.expires_in) || 3600) * 1000;
+  if (d.refresh_token) {
+    try { sessionStorage.setItem(RT_KEY, d.refresh_token); } catch { /* private mode */ }
+  }
+}
+function clearTokens() {
+  accessToken = null;
+  idToken = null;
+  accessExp = 0;
+  try { sessionStorage.removeItem(RT_KEY); } catch { /* ignore */ }
+}
+const signedIn = () => Boolean(accessToken || getRT());
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function request(method, path, body, token) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(`/api${path}`, {
+      method, headers, cache: 'no-store', credentials: 'same-origin',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'network', NET_MSG);
+  }
+  let data = null;
+  if (res.status !== 204) {
+    try { data = await res.json(); } catch { data = null; }
+  }
+  if (!res.ok) {
+    const err = (data && data.error) || {};
+    throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || FALLBACK_MSG);
+  }
+  return data;
+}
+
+function refreshTokens() {
+  if (!refreshing) {
+    refreshing = (async () => {
+      const rt = getRT();
+      if (!rt) return false;
+      try {
+        setTokens(await request('POST', '/auth/refresh', { refresh_token: rt }));
+        return true;
+      } catch (e) {
+        if (e.status === 400 || e.status === 401) {
+          clearTokens();
+          return false;
+        }
+        throw e; // network or server trouble: keep the refresh token for the next try
+      } finally {
+        refreshing = null;
+      }
+    })();
+  }
+  return refreshing;
+}
+
+function sessionExpired() {
+  clearTokens();
+  returnTo = location.hash;
+  flash('Bitte melde dich (erneut) an.', 'info');
+  navigate('#/anmelden', true);
+  const e = new ApiError(401, 'session_expired', '');
+  e.silent = true;
+  throw e;
+}
+
+// Signed-in call: refresh first when the access token is missing or about to expire; on a 401
+// refresh once and retry; when that fails, back to sign-in.
+async function api(method, path, body) {
+  if (!accessToken || Date.now() > accessExp - 30000) {
+    if (!(await refreshTokens())) sessionExpired();
+  }
+  try {
+    return await request(method, path, body, accessToken);
+  } catch (e) {
+    if (e.status !== 401) throw e;
+  }
+  if (!(await refreshTokens())) sessionExpired();
+  try {
+    return await request(method, path, body, accessToken);
+  } catch (e) {
+    if (e.status === 401) sessionExpired();
+    throw e;
+  }
+}
+const publicApi = (method, path, body) => request(method, path, body);
+
+async function signIn(email, password) {
+  const d = await publicApi('POST', '/auth/login', { email, password });
+  setTokens(d);
+  lastEmail = email;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages: one aria-live notice region; flash() shows a message after the next navigation.
+
+let flashed = null;
+function notify(msg, kind = 'info') {
+  const n = document.getElementById('notice');
+  n.replaceChildren();
+  n.className = 'notice';
+  if (!msg) return;
+  n.classList.add('show', `notice-${kind}`);
+  n.append(h('p', null, msg));
+}
+function flash(msg, kind = 'ok') {
+  flashed = [msg, kind];
+}
+
+function formError(el, msg) {
+  el.textContent = msg || '';
+  el.hidden = !msg;
+}
+
+// Button busy state: disabled, label swapped, spinner shown; returns a restore function.
+function busy(btn, label) {
+  const old = btn.textContent;
+  btn.disabled = true;
+  btn.setAttribute('aria-busy', 'true');
+  btn.textContent = label;
+  return () => {
+    btn.removeAttribute('aria-busy');
+    btn.textContent = old;
+    btn.disabled = false;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Router
+
+let renderSeq = 0;
+let firstRender = true;
+
+function navigate(hash, replace = false) {
+  if (location.hash === hash) {
+    render();
+  } else if (replace) {
+    history.replaceState(null, '', hash);
+    render();
+  } else {
+    location.hash = hash;
+  }
+}
+
+const ROUTES = [
+  [/^\/einladung\/([^/?]+)$/, viewInvite, false],
+  [/^\/anmelden$/, viewLogin, false],
+  [/^\/passwort-vergessen$/, viewForgot, false],
+  [/^\/passwort-zuruecksetzen$/, viewReset, false],
+  [/^\/profil$/, viewProfile, true],
+  [/^\/rechnungen$/, viewInvoices, true],
+  [/^\/rechnungen\/([^/?]+)$/, viewInvoice, true],
+  [/^\/support$/, viewSupport, true],
+];
+
+function render() {
+  const raw = location.hash.replace(/^#/, '');
+  const [path, query = ''] = raw.split('?');
+  const params = new URLSearchParams(query);
+
+  if (path === '' || path === '/') {
+    navigate(signedIn() ? '#/profil' : '#/anmelden', true);
+    return;
+  }
+  if (!path.startsWith('/')) return; // in-page anchors such as #main
+
+  const seq = ++renderSeq;
+  const alive = () => seq === renderSeq;
+  let view = viewNotFound;
+  let args = [];
+  let needsAuth = false;
+  for (const [re, fn, auth] of ROUTES) {
+    const m = re.exec(path);
+    if (m) {
+      view = fn;
+      args = m.slice(1).map((x) => decodeURIComponent(x));
+      needsAuth = auth;
+      break;
+    }
+  }
+  if (needsAuth && !signedIn()) {
+    returnTo = location.hash;
+    flash('Bitte melde dich an.', 'info');
+    navigate('#/anmelden', true);
+    return;
+  }
+  if (path === '/anmelden' && signedIn()) {
+    navigate('#/profil', true);
+    return;
+  }
+
+  updateNav(path);
+  if (flashed) {
+    notify(...flashed);
+    flashed = null;
+  } else {
+    notify('');
+  }
+  if (!firstRender) window.scrollTo(0, 0);
+  const ctx = { alive, params, first: firstRender };
+  firstRender = false;
+  Promise.resolve(view(ctx, ...args)).catch((e) => {
+    if (!e || e.silent || !alive()) return;
+    showLoadError(e);
+  });
+}
+
+function updateNav(path) {
+  const nav = document.getElementById('nav');
+  nav.hidden = !signedIn();
+  for (const a of nav.querySelectorAll('a[data-nav]')) {
+    if (path.startsWith(`/${a.dataset.nav}`)) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+}
+
+// Replace the page content; focus the heading after in-app navigation (screen readers
+// then announce the new page).
+function show(ctx, title, ...content) {
+  if (!ctx.alive()) return false;
+  document.title = `${title} · SIDES Kundenportal`;
+  $main().replaceChildren(...content.flat().filter((c) => c != null && c !== false));
+  if (!ctx.first) $main().querySelector('h1')?.focus();
+  return true;
+}
+
+function showLoading(text = 'Wird geladen …') {
+  $main().replaceChildren(h('p', { class: 'loading', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), text));
+}
+
+function showLoadError(e) {
+  const retry = h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => render() }, 'Erneut versuchen');
+  $main().replaceChildren(
+    h('section', { class: 'card narrow' },
+      h('h1', { tabindex: '-1' }, 'Das hat nicht geklappt'),
+      h('p', { class: 'form-error', role: 'alert', 'data-testid': 'form-error' }, e.message || FALLBACK_MSG),
+      h('div', { class: 'actions' }, retry)),
+  );
+}
+
+async function load(ctx, fn) {
+  showLoading();
+  try {
+    const r = await fn();
+    return ctx.alive() ? r : null;
+  } catch (e) {
+    if (!e.silent && ctx.alive()) showLoadError(e);
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Form building blocks
+
+function field(id, label, input, hint) {
+  return h('div', { class: 'field' },
+    h('label', { for: id }, label),
+    input,
+    hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null);
+}
+
+function errorBox() {
+  return h('p', { class: 'form-error', role: 'alert', 'data-testid': 'form-error', hidden: true });
+}
+
+const RULES = [
+  ['length', 'Mindestens 12 Zeichen', (p) => [...p].length >= 12],
+  ['lower', 'Ein Kleinbuchstabe (a–z)', (p) => /[a-z]/.test(p)],
+  ['upper', 'Ein Großbuchstabe (A–Z)', (p) => /[A-Z]/.test(p)],
+  ['digit', 'Eine Ziffer (0–9)', (p) => /[0-9]/.test(p)],
+];
+
+// New password + repeat, with the rules (mirroring the Cognito policy) ticked live.
+function passwordPair(prefix, pwTestid, repeatTestid, onChange) {
+  const rulesId = `${prefix}-rules`;
+  const pw = h('input', {
+    id: `${prefix}-pw`, type: 'password', autocomplete: 'new-password', 'data-testid': pwTestid,
+    'aria-describedby': rulesId, required: true, spellcheck: 'false',
+  });
+  const rep = h('input', {
+    id: `${prefix}-pw2`, type: 'password', autocomplete: 'new-password', 'data-testid': repeatTestid,
+    'aria-describedby': `${prefix}-match`, required: true, spellcheck: 'false',
+  });
+  const items = RULES.map(([key, text]) => h('li', { 'data-testid': `rule-${key}`, 'data-rule': key },
+    text, h('span', { class: 'sr-only' }, ' – noch nicht erfüllt')));
+  const matchItem = h('li', { 'data-testid': 'rule-match', id: `${prefix}-match` },
+    'Beide Eingaben stimmen überein', h('span', { class: 'sr-only' }, ' – noch nicht erfüllt'));
+  const toggle = h('button', { type: 'button', class: 'btn-link reveal', 'aria-pressed': 'false' }, 'Passwort anzeigen');
+
+  const state = { ok: false, value: '' };
+  const tick = (li, ok) => {
+    li.classList.toggle('ok', ok);
+    li.lastChild.textContent = ok ? ' – erfüllt' : ' – noch nicht erfüllt';
+  };
+  const update = () => {
+    const p = pw.value;
+    let all = true;
+    RULES.forEach(([, , test], i) => {
+      const ok = test(p);
+      all = all && ok;
+      tick(items[i], ok);
+    });
+    const match = p.length > 0 && p === rep.value;
+    tick(matchItem, match);
+    state.ok = all && match;
+    state.value = p;
+    onChange(state.ok);
+  };
+  pw.addEventListener('input', update);
+  rep.addEventListener('input', update);
+  toggle.addEventListener('click', () => {
+    const reveal = pw.type === 'password';
+    pw.type = rep.type = reveal ? 'text' : 'password';
+    toggle.setAttribute('aria-pressed', String(reveal));
+    toggle.textContent = reveal ? 'Passwort verbergen' : 'Passwort anzeigen';
+  });
+
+  const node = h('div', { class: 'pw-pair' },
+    field(pw.id, 'Neues Passwort', pw),
+    h('ul', { class: 'rules', id: rulesId, 'aria-label': 'Passwortregeln' }, items),
+    field(rep.id, 'Passwort wiederholen', rep),
+    h('ul', { class: 'rules one' }, matchItem),
+    toggle);
+  return { node, state, focus: () => pw.focus() };
+}
+
+function heading(text, sub) {
+  return [h('h1', { tabindex: '-1' }, text), sub ? h('p', { class: 'lead' }, sub) : null];
+}
+
+// ---------------------------------------------------------------------------------------------
+// #/einladung/<token>
+
+async function viewInvite(ctx, token) {
+  const path = `/invitations/${encodeURIComponent(token)}`;
+  showLoading('Einladung wird geprüft …');
+  let inv;
+  try {
+    inv = await publicApi('GET', path);
+  } catch (e) {
+    if (!ctx.alive()) return;
+    if (e.status === 0 || e.status >= 500) throw e;
+    const box = h('div', { class: 'support-mini' });
+    show(ctx, 'Einladung',
+      h('section', { class: 'card narrow' },
+        heading('Einladung annehmen'),
+        h('p', { class: 'form-error', role: 'alert', 'data-testid': 'form-error' }, e.message),
+        h('p', null, 'Bitte wende dich an unseren Support, damit wir dir eine neue Einladung schicken.'),
+        box,
+        h('p', null, h('a', { href: '#/anmelden' }, 'Du hast schon ein Passwort? Zur Anmeldung'))));
+    publicApi('GET', '/config').then((c) => { if (ctx.alive()) box.append(supportContact(c.support)); }, () => {});
+    return;
+  }
+
+  const err = errorBox();
+  const submit = h('button', { type: 'submit', class: 'btn', 'data-testid': 'accept-submit', disabled: true }, 'Passwort festlegen');
+  const pair = passwordPair('inv', 'password', 'password-repeat', (ok) => { submit.disabled = !ok || sending; });
+  let sending = false;
+  const email = h('input', {
+    id: 'inv-email', type: 'email', readonly: true, autocomplete: 'username',
+    'data-testid': 'invite-email', value: inv.email,
+  });
+
+  const form = h('form', { novalidate: true, 'aria-describedby': 'inv-intro' },
+    field('inv-email', 'E-Mail', email, 'An diese Adresse ist dein Zugang gebunden.'),
+    pair.node,
+    err,
+    h('div', { class: 'actions' }, submit));
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (sending || !pair.state.ok) return;
+    sending = true;
+    formError(err, '');
+    const restore = busy(submit, 'Passwort wird gespeichert …');
+    const password = pair.state.value;
+    try {
+      const res = await publicApi('POST', `${path}/accept`, { password });
+      lastEmail = (res && res.email) || inv.email;
+    } catch (e) {
+      sending = false;
+      restore();
+      submit.disabled = !pair.state.ok;
+      formError(err, e.message);
+      return;
+    }
+    submit.textContent = 'Anmeldung läuft …';
+    try {
+      await signIn(lastEmail, password);
+      flash(`Willkommen, ${inv.store_name}! Dein Zugang ist eingerichtet.`, 'ok');
+      navigate('#/profil', true);
+    } catch (e) {
+      flash(`Dein Passwort ist gespeichert. Bitte melde dich jetzt an. ${e.status === 0 ? NET_MSG : ''}`.trim(), 'info');
+      navigate('#/anmelden', true);
+    }
+  });
+
+  show(ctx, 'Einladung annehmen',
+    h('section', { class: 'card narrow' },
+      heading('Einladung annehmen'),
+      h('p', { class: 'lead', id: 'inv-intro' },
+        'Lege dein Passwort für das SIDES Kundenportal fest. Wir speichern es nicht bei SIDES – bitte merke es dir gut.'),
+      h('div', { class: 'store-box' },
+        h('span', { class: 'eyebrow' }, 'Einladung für'),
+        h('strong', { 'data-testid': 'invite-store' }, inv.store_name),
+        inv.expires_at ? h('span', { class: 'hint' }, `Gültig bis ${fmtDateTime(inv.expires_at)} Uhr`) : null),
+      form));
+}
+
+function supportContact(s) {
+  if (!s) return null;
+  return h('ul', { class: 'contact' },
+    s.email ? h('li', null, h('span', { class: 'k' }, 'E-Mail'), h('a', { href: `mailto:${s.email}` }, s.email)) : null,
+    s.phone ? h('li', null, h('span', { class: 'k' }, 'Telefon'), h('a', { href: `tel:${String(s.phone).replace(/[^+\d]/g, '')}` }, s.phone)) : null,
+    s.hours ? h('li', null, h('span', { class: 'k' }, 'Erreichbar'), h('span', null, s.hours)) : null);
+}
+
+// ---------------------------------------------------------------------------------------------
+// #/anmelden
+
+function viewLogin(ctx) {
+  const err = errorBox();
+  const email = h('input', { id: 'login-email', type: 'email', autocomplete: 'username', inputmode: 'email', 'data-testid': 'login-email', value: lastEmail, required: true, spellcheck: 'false' });
+  const pw = h('input', { id: 'login-pw', type: 'password', autocomplete: 'current-password', 'data-testid': 'login-password', required: true });
+  const submit = h('button', { type: 'submit', class: 'btn', 'data-testid': 'login-submit' }, 'Anmelden');
+  let sending = false;
+
+  const form = h('form', { novalidate: true },
+    field('login-email', 'E-Mail', email),
+    field('login-pw', 'Passwort', pw),
+    err,
+    h('div', { class: 'actions spread' },
+      submit,
+      h('a', { href: '#/passwort-vergessen', 'data-testid': 'forgot-link' }, 'Passwort vergessen?')));
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (sending) return;
+    const e = email.value.trim();
+    if (!e || !pw.value) {
+      formError(err, 'Bitte gib deine E-Mail-Adresse und dein Passwort ein.');
+      (e ? pw : email).focus();
+      return;
+    }
+    sending = true;
+    formError(err, '');
+    const restore = busy(submit, 'Anmeldung läuft …');
+    try {
+      await signIn(e, pw.value);
+      const target = returnTo && !returnTo.startsWith('#/anmelden') ? returnTo : '#/profil';
+      returnTo = null;
+      navigate(target, true);
+    } catch (x) {
+      sending = false;
+      restore();
+      formError(err, x.message);
+      pw.select();
+    }
+  });
+
+  show(ctx, 'Anmelden',
+    h('section', { class: 'card narrow' },
+      heading('Anmelden', 'Melde dich mit der E-Mail-Adresse an, an die deine Einladung ging.'),
+      form));
+}
+
+// ---------------------------------------------------------------------------------------------
+// #/passwort-vergessen and #/passwort-zuruecksetzen
+
+function viewForgot(ctx) {
+  const err = errorBox();
+  const email = h('input', { id: 'forgot-email', type: 'email', autocomplete: 'username', inputmode: 'email', 'data-testid': 'forgot-email', value: lastEmail, required: true, spellcheck: 'false' });
+  const submit = h('button', { type: 'submit', class: 'btn', 'data-testid': 'forgot-submit' }, 'Code anfordern');
+  let sending = false;
+  const form = h('form', { novalidate: true },
+    field('forgot-email', 'E-Mail', email),
+    err,
+    h('div', { class: 'actions spread' }, submit, h('a', { href: '#/anmelden' }, 'Zurück zur Anmeldung')));
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (sending) return;
+    const e = email.value.trim();
+    if (!e.includes('@')) {
+      formError(err, 'Bitte gib eine gültige E-Mail-Adresse ein.');
+      email.focus();
+      return;
+    }
+    sending = true;
+    formError(err, '');
+    const restore = busy(submit, 'Wird gesendet …');
+    try {
+      await publicApi('POST', '/auth/forgot-password', { email: e });
+      lastEmail = e;
+      flash('Falls zu dieser E-Mail-Adresse ein Zugang besteht, haben wir dir einen Code geschickt. Schau auch im Spam-Ordner nach.', 'ok');
+      navigate('#/passwort-zuruecksetzen');
+    } catch (x) {
+      sending = false;
+      restore();
+      formError(err, x.message);
+    }
+  });
+
+  show(ctx, 'Passwort vergessen',
+    h('section', { class: 'card narrow' },
+      heading('Passwort vergessen?', 'Kein Problem. Gib deine E-Mail-Adresse ein, wir schicken dir einen Code, mit dem du ein neues Passwort festlegst.'),
+      form));
+}
+
+function viewReset(ctx) {
+  const err = errorBox();
+  const submit = h('button', { type: 'submit', class: 'btn', 'data-testid': 'reset-submit', disabled: true }, 'Passwort ändern');
+  let sending = false;
+  const email = h('input', { id: 'reset-email', type: 'email', autocomplete: 'username', inputmode: 'email', 'data-testid': 'reset-email', value: lastEmail, required: true, spellcheck: 'false' });
+  const code = h('input', { id: 'reset-code', type: 'text', autocomplete: 'one-time-code', inputmode: 'numeric', 'data-testid': 'reset-code', required: true, spellcheck: 'false' });
+  const formOk = () => pair.state.ok && email.value.trim() !== '' && code.value.trim() !== '';
+  const pair = passwordPair('reset', 'reset-password', 'reset-password-repeat', () => { submit.disabled = !formOk() || sending; });
+  const sync = () => { submit.disabled = !formOk() || sending; };
+  email.addEventListener('input', sync);
+  code.addEventListener('input', sync);
+
+  const form = h('form', { novalidate: true },
+    field('reset-email', 'E-Mail', email),
+    field('reset-code', 'Code aus der E-Mail', code),
+    pair.node,
+    err,
+    h('div', { class: 'actions spread' }, submit, h('a', { href: '#/passwort-vergessen' }, 'Neuen Code anfordern')));
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (sending || !formOk()) return;
+    sending = true;
+    formError(err, '');
+    const restore = busy(submit, 'Passwort wird gespeichert …');
+    const e = email.value.trim();
+    try {
+      await publicApi('POST', '/auth/reset-password', { email: e, code: code.value.trim(), password: pair.state.value });
+      lastEmail = e;
+      flash('Passwort geändert. Du kannst dich jetzt mit deinem neuen Passwort anmelden.', 'ok');
+      navigate('#/anmelden');
+    } catch (x) {
+      sending = false;
+      restore();
+      submit.disabled = !formOk();
+      formError(err, x.message);
+    }
+  });
+
+  show(ctx, 'Neues Passwort',
+    h('section', { class: 'card narrow' },
+      heading('Neues Passwort festlegen', 'Gib den Code aus der E-Mail ein und wähle ein neues Passwort.'),
+      form));
+}
+
+// ---------------------------------------------------------------------------------------------
+// #/profil
+
+async function viewProfile(ctx) {
+  const p = await load(ctx, () => api('GET', '/profile'));
+  if (!p) return;
+  const s = p.store || {};
+  const a = s.address || {};
+  const cur = p.currency || 'EUR';
+
+  let banner;
+  if (p.account_status === 'blocked') {
+    banner = h('section', { class: 'banner banner-blocked', 'data-testid': 'account-banner', 'data-status': 'blocked', 'aria-labelledby': 'banner-title' },
+      h('h2', { id: 'banner-title' }, 'Deine Kasse ist gesperrt'),
+      h('p', null,
+        p.blocked_since ? `Seit ${fmtDate(p.blocked_since)} ist dein Kassensystem gesperrt, ` : 'Dein Kassensystem ist gesperrt, ',
+        'weil Rechnungen überfällig sind.'),
+      h('p', null, 'Überfälliger Betrag: ', h('strong', { class: 'num' }, money(p.overdue_balance_cents, cur))),
+      h('p', null, 'Sobald du die überfälligen Rechnungen bezahlst, wird deine Kasse sofort wieder freigeschaltet.'),
+      h('p', null, h('a', { class: 'btn', href: '#/rechnungen?status=open' }, 'Offene Rechnungen ansehen')));
+  } else {
+    banner = h('section', { class: 'banner banner-active', 'data-testid': 'account-banner', 'data-status': 'active' },
+      h('p', null, h('strong', null, 'Dein Kassensystem ist freigeschaltet.')));
+  }
+
+  const pm = p.payment_method;
+  const pmText = pm
+    ? `${pm.brand ? pm.brand[0].toUpperCase() + pm.brand.slice(1) : 'Karte'} •••• ${pm.last4} (gültig bis ${String(pm.exp_month).padStart(2, '0')}/${pm.exp_year})`
+    : 'Keine Karte hinterlegt';
+
+  const row = (k, ...v) => h('div', null, h('dt', null, k), h('dd', null, ...v));
+  const open = Number(p.open_balance_cents) || 0;
+
+  show(ctx, 'Profil',
+    h('h1', { tabindex: '-1', class: 'page-title' }, 'Dein Rechnungsprofil'),
+    banner,
+    h('div', { class: 'grid2' },
+      h('section', { class: 'card', 'aria-labelledby': 'store-h' },
+        h('h2', { id: 'store-h', class: 'eyebrow' }, 'Store'),
+        h('p', { class: 'store-name', 'data-testid': 'profile-store-name' }, s.name || '—'),
+        h('dl', { class: 'facts' },
+          row('Anschrift', h('span', { class: 'addr' },
+            a.street || '', h('br'), `${a.postal_code || ''} ${a.city || ''}`.trim(),
+            a.country && a.country !== 'DE' ? [h('br'), fmtCountry(a.country)] : null)),
+          row('Rechnungs-E-Mail', s.billing_email || '—'),
+          row('USt-IdNr.', s.vat_id || '—'))),
+      h('section', { class: 'card', 'aria-labelledby': 'bal-h' },
+        h('h2', { id: 'bal-h', class: 'eyebrow' }, 'Offener Betrag'),
+        h('p', { class: `balance num${Number(p.overdue_balance_cents) > 0 ? ' due' : ''}`, 'data-testid': 'open-balance' }, money(open, cur)),
+        h('p', { class: 'hint' }, open > 0 ? 'Summe deiner offenen Rechnungen.' : 'Alles bezahlt – danke!'),
+        Number(p.overdue_balance_cents) > 0 && p.account_status !== 'blocked'
+          ? h('p', { class: 'due' }, `Davon überfällig: ${money(p.overdue_balance_cents, cur)}`) : null,
+        h('dl', { class: 'facts' },
+          row('Zahlungsmethode', pmText),
+          row('Automatische Abbuchung', p.autopay ? 'an' : 'aus')),
+        h('p', { class: 'actions' }, h('a', { class: 'btn btn-secondary', href: '#/rechnungen' }, 'Alle Rechnungen')))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// #/rechnungen
+
+const FILTERS = [['all', 'Alle'], ['open', 'Offen'], ['paid', 'Bezahlt']];
+const EMPTY = { all: 'Du hast noch keine Rechnungen.', open: 'Keine offenen Rechnungen – alles erledigt.', paid: 'Noch keine bezahlten Rechnungen.' };
+let lastListHash = '#/rechnungen';
+
+async function viewInvoices(ctx) {
+  const status = FILTERS.some(([k]) => k === ctx.params.get('status')) ? ctx.params.get('status') : 'all';
+  lastListHash = location.hash;
+  const listUrl = (cursor) => `/invoices?status=${status}&limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+
+  const filters = h('div', { class: 'filters', role: 'group', 'aria-label': 'Rechnungen filtern' },
+    FILTERS.map(([k, label]) => h('a', {
+      class: 'chip', href: k === 'all' ? '#/rechnungen' : `#/rechnungen?status=${k}`,
+      'data-testid': `filter-${k}`, 'aria-current': k === status ? 'true' : null,
+    }, label)));
+
+  const header = [h('div', { class: 'page-head' }, h('h1', { tabindex: '-1', class: 'page-title' }, 'Rechnungen'), filters)];
+  const first = await load(ctx, () => api('GET', listUrl()));
+  if (!first) return;
+
+  if (!first.items.length) {
+    show(ctx, 'Rechnungen', ...header, h('p', { class: 'card empty' }, EMPTY[status]));
+    return;
+  }
+
+  const tbody = h('tbody');
+  const err = errorBox();
+  const more = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'load-more' }, 'Weitere laden');
+  let cursor = first.next_cursor;
+  const addRows = (items) => {
+    const rows = items.map(invoiceRow);
+    tbody.append(...rows);
+    return rows;
+  };
+  addRows(first.items);
+  more.hidden = !cursor;
+  more.addEventListener('click', async () => {
+    if (more.disabled || !cursor) return;
+    formError(err, '');
+    const restore = busy(more, 'Wird geladen …');
+    try {
+      const page = await api('GET', listUrl(cursor));
+      if (!ctx.alive()) return;
+      const rows = addRows(page.items);
+      cursor = page.next_cursor;
+      restore();
+      more.hidden = !cursor;
+      rows[0]?.querySelector('a')?.focus();
+    } catch (e) {
+      if (e.silent) return;
+      restore();
+      formError(err, e.message);
+    }
+  });
+
+  const table = h('table', { class: 'invoices' },
+    h('caption', { class: 'sr-only' }, `Rechnungen (${FILTERS.find(([k]) => k === status)[1]})`),
+    h('thead', null, h('tr', null,
+      h('th', { scope: 'col' }, 'Nummer'),
+      h('th', { scope: 'col' }, 'Datum'),
+      h('th', { scope: 'col' }, 'Beschreibung'),
+      h('th', { scope: 'col', class: 'r' }, 'Betrag'),
+      h('th', { scope: 'col' }, 'Status'))),
+    tbody);
+
+  show(ctx, 'Rechnungen', ...header, h('div', { class: 'card flush' }, table), err,
+    h('div', { class: 'actions center' }, more));
+}
+
+function invoiceRow(inv) {
+  const href = `#/rechnungen/${encodeURIComponent(inv.id)}`;
+  const tr = h('tr', { 'data-testid': 'invoice-row', 'data-id': inv.id, 'data-status': inv.status, 'data-overdue': String(Boolean(inv.overdue)), class: 'clickable' },
+    h('td', { class: 'c-num' }, h('a', { href, 'data-testid': 'invoice-number' }, inv.number)),
+    h('td', { class: 'c-date' }, fmtDate(inv.issue_date)),
+    h('td', { class: 'c-desc' }, inv.description || ''),
+    h('td', { class: `c-amt r num${inv.status === 'void' ? ' void' : ''}` }, money(inv.gross_cents, inv.currency)),
+    h('td', { class: 'c-status' }, statusBadge(inv)));
+  tr.addEventListener('click', (ev) => {
+    if (ev.target.closest('a') || window.getSelection()?.toString()) return;
+    navigate(href);
+  });
+  return tr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// #/rechnungen/<id>
+
+async function viewInvoice(ctx, id) {
+  const inv = await load(ctx, () => api('GET', `/invoices/${encodeURIComponent(id)}`));
+  if (!inv) return;
+  const cur = inv.currency || 'EUR';
+  const row = (k, v, tid) => h('div', null, h('dt', null, k), h('dd', tid ? { 'data-testid': tid } : null, v));
+
+  const err = errorBox();
+  const pdf = h('button', { type: 'button', class: 'btn', 'data-testid': 'pdf-download' }, 'PDF herunterladen');
+  pdf.addEventListener('click', async () => {
+    if (pdf.disabled) return;
+    formError(err, '');
+    const restore = busy(pdf, 'PDF wird vorbereitet …');
+    try {
+      const d = await api('GET', `/invoices/${encodeURIComponent(inv.id)}/pdf`);
+      // Presigned URL, served as attachment: the page stays where it is.
+      const a = h('a', { href: d.url, download: d.filename || `Rechnung-${inv.number}.pdf`, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    } catch (e) {
+      if (!e.silent) formError(err, e.message);
+    } finally {
+      if (ctx.alive()) restore();
+    }
+  });
+
+  const lines = h('table', { class: 'stack lines' },
+    h('caption', { class: 'sr-only' }, 'Rechnungspositionen'),
+    h('thead', null, h('tr', null,
+      h('th', { scope: 'col' }, 'Beschreibung'),
+      h('th', { scope: 'col', class: 'r' }, 'Menge'),
+      h('th', { scope: 'col', class: 'r' }, 'Einzelpreis netto'),
+      h('th', { scope: 'col', class: 'r' }, 'USt.'),
+      h('th', { scope: 'col', class: 'r' }, 'Netto'))),
+    h('tbody', null, (inv.lines || []).map((l) => h('tr', null,
+      h('td', { 'data-label': 'Beschreibung' }, l.description),
+      h('td', { class: 'r num', 'data-label': 'Menge' }, numFmt.format(Number(l.quantity))),
+      h('td', { class: 'r num', 'data-label': 'Einzelpreis netto' }, money(l.unit_net_cents, cur)),
+      h('td', { class: 'r num', 'data-label': 'USt.' }, `${numFmt.format(Number(l.tax_rate_percent))} %`),
+      h('td', { class: 'r num', 'data-label': 'Netto' }, money(l.net_cents, cur))))),
+    h('tfoot', null,
+      h('tr', null, h('th', { scope: 'row', colspan: '4' }, 'Summe netto'), h('td', { class: 'r num' }, money(inv.net_cents, cur))),
+      h('tr', null, h('th', { scope: 'row', colspan: '4' }, 'Umsatzsteuer'), h('td', { class: 'r num' }, money(inv.tax_cents, cur))),
+      h('tr', { class: 'total' }, h('th', { scope: 'row', colspan: '4' }, 'Gesamtbetrag brutto'), h('td', { class: 'r num', 'data-testid': 'invoice-gross' }, money(inv.gross_cents, cur)))));
+
+  const payments = (inv.payments || []).length
+    ? h('section', { class: 'card flush', 'aria-labelledby': 'pay-h' },
+      h('h2', { id: 'pay-h', class: 'pad' }, 'Zahlungen'),
+      h('table', { class: 'stack payments' },
+        h('thead', null, h('tr', null,
+          h('th', { scope: 'col' }, 'Datum'),
+          h('th', { scope: 'col' }, 'Zahlungsart'),
+          h('th', { scope: 'col', class: 'r' }, 'Betrag'),
+          h('th', { scope: 'col' }, 'Status'))),
+        h('tbody', null, inv.payments.map((p) => h('tr', null,
+          h('td', { 'data-label': 'Datum' }, fmtDateTime(p.created_at)),
+          h('td', { 'data-label': 'Zahlungsart' }, `${PAY_METHOD[p.method] || p.method}${p.kind === 'autopay' ? ' (automatisch)' : ''}`),
+          h('td', { class: 'r num', 'data-label': 'Betrag' }, money(p.amount_cents, p.currency || cur)),
+          h('td', { 'data-label': 'Status' }, h('span', { class: `pay-status pay-${p.status}` }, PAY_STATUS[p.status] || p.status)))))))
+    : null;
+
+  const isOverdue = inv.status === 'open' && inv.overdue;
+  show(ctx, `Rechnung ${inv.number}`,
+    h('p', { class: 'back' }, h('a', { href: lastListHash }, '← Alle Rechnungen')),
+    h('div', { class: 'page-head' },
+      h('h1', { tabindex: '-1', class: 'page-title' }, 'Rechnung ', h('span', { class: 'nowrap', 'data-testid': 'invoice-number' }, inv.number)),
+      statusBadge(inv)),
+    h('section', { class: 'card', 'aria-label': 'Rechnungsdaten' },
+      h('dl', { class: 'facts cols' },
+        row('Rechnungsdatum', fmtDate(inv.issue_date)),
+        row('Fällig am', h('span', { class: isOverdue ? 'due' : null }, fmtDate(inv.due_date))),
+        inv.period ? row('Leistungszeitraum', fmtPeriod(inv.period)) : null,
+        row('Beschreibung', inv.description || '—'),
+        row('Gesamtbetrag', h('strong', { class: 'num' }, money(inv.gross_cents, cur))),
+        inv.paid_at ? row('Bezahlt am', fmtDate(inv.paid_at), 'invoice-paid-at') : null),
+      err,
+      h('div', { class: 'actions' }, pdf,
+        h('a', { class: 'btn btn-secondary', href: `#/support?invoice=${encodeURIComponent(inv.id)}` }, 'Frage zur Rechnung'))),
+    // Payment UI goes here (see renderPayBox).
+    h('section', { id: 'pay-box', class: 'pay-box', 'aria-live': 'polite' }),
+    h('section', { class: 'card flush', 'aria-labelledby': 'lines-h' },
+      h('h2', { id: 'lines-h', class: 'pad' }, 'Positionen'),
+      h('div', { class: 'scroll' }, lines)),
+    payments);
+  renderPayBox(inv);
+}
+
+// ============================= PAYMENT PLACEHOLDER (to be built) =============================
+// renderPayBox(invoice) will fill <section id="pay-box"> on the invoice detail page with the
+// "Bezahlen" choices (Kreditkarte via Stripe.js, PayPal) for payable invoices
+// (status "open"; "processing" shows progress). It deliberately renders nothing yet.
+export function renderPayBox(invoice) {
+  const box = document.getElementById('pay-box');
+  if (!box || !invoice) return;
+  // Intentionally empty for now.
+}
+// =============================================================================================
+
+// ---------------------------------------------------------------------------------------------
+// #/support
+
+async function viewSupport(ctx) {
+  const data = await load(ctx, () => Promise.all([
+    publicApi('GET', '/config').catch(() => null),
+    api('GET', '/invoices?status=all&limit=20').catch((e) => { if (e.silent) throw e; return { items: [] }; }),
+  ]));
+  if (!data) return;
+  const [config, invoices] = data;
+  const pre = ctx.params.get('invoice') || '';
+
+  const err = errorBox();
+  const subject = h('input', { id: 'sup-subject', type: 'text', maxlength: '200', 'data-testid': 'support-subject', required: true });
+  const message = h('textarea', { id: 'sup-message', rows: '6', maxlength: '5000', 'data-testid': 'support-message', required: true });
+  const select = h('select', { id: 'sup-invoice', 'data-testid': 'support-invoice' },
+    h('option', { value: '' }, 'Keine bestimmte Rechnung'),
+    invoices.items.map((i) => h('option', { value: i.id, selected: i.id === pre },
+      `${i.number} · ${fmtDate(i.issue_date)} · ${money(i.gross_cents, i.currency)}`)));
+  const submit = h('button', { type: 'submit', class: 'btn', 'data-testid': 'support-submit' }, 'Anfrage senden');
+  let sending = false;
+
+  const form = h('form', { novalidate: true },
+    field('sup-subject', 'Betreff', subject),
+    field('sup-message', 'Nachricht', message),
+    field('sup-invoice', 'Rechnung (optional)', select),
+    err,
+    h('div', { class: 'actions' }, submit));
+
+  const formCard = h('section', { class: 'card', 'aria-labelledby': 'form-h' },
+    h('h2', { id: 'form-h' }, 'Schreib uns'), form);
+
+  form.addEventListener('input', () => { if (!sending) formError(err, ''); });
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (sending) return;
+    const body = { subject: subject.value.trim(), message: message.value.trim() };
+    if (!body.subject || !body.message) {
+      formError(err, 'Bitte gib einen Betreff und eine Nachricht ein.');
+      (body.subject ? message : subject).focus();
+      return;
+    }
+    if (select.value) body.invoice_id = select.value;
+    sending = true;
+    formError(err, '');
+    const restore = busy(submit, 'Wird gesendet …');
+    try {
+      await api('POST', '/support/requests', body);
+      if (!ctx.alive()) return;
+      const again = h('button', { type: 'button', class: 'btn btn-secondary' }, 'Weitere Anfrage senden');
+      const done = h('section', { class: 'card done', 'data-testid': 'support-done', tabindex: '-1', role: 'status' },
+        h('h2', null, 'Danke! Wir melden uns bald.'),
+        h('p', null, 'Deine Anfrage ist bei unserem Support-Team angekommen. Die Antwort bekommst du per E-Mail.'),
+        h('div', { class: 'actions' }, again));
+      again.addEventListener('click', () => render());
+      formCard.replaceWith(done);
+      done.focus();
+    } catch (e) {
+      if (e.silent) return;
+      sending = false;
+      restore();
+      formError(err, e.message);
+    }
+  });
+
+  show(ctx, 'Support',
+    h('h1', { tabindex: '-1', class: 'page-title' }, 'Support'),
+    h('p', { class: 'lead' }, 'Du hast Fragen zu deinen Rechnungen oder zum Portal? Unser Support-Team hilft dir gern.'),
+    h('div', { class: 'grid2 support' },
+      formCard,
+      h('section', { class: 'card', 'aria-labelledby': 'contact-h' },
+        h('h2', { id: 'contact-h' }, 'Kontakt'),
+        supportContact(config && config.support) || h('p', null, '—'))));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function viewNotFound(ctx) {
+  show(ctx, 'Seite nicht gefunden',
+    h('section', { class: 'card narrow' },
+      heading('Seite nicht gefunden', 'Diese Adresse gibt es im Kundenportal nicht.'),
+      h('p', null, h('a', { class: 'btn', href: '#/' }, 'Zur Startseite'))));
+}
+
+async function logout(ev) {
+  const btn = ev.currentTarget;
+  if (btn.disabled) return;
+  const restore = busy(btn, 'Abmelden …');
+  try {
+    if (getRT() && (!accessToken || Date.now() > accessExp - 30000)) await refreshTokens();
+    if (accessToken) await request('POST', '/auth/logout', undefined, accessToken);
+  } catch {
+    // Signing out locally must work even when the server call fails.
+  }
+  clearTokens();
+  returnTo = null;
+  restore();
+  flash('Du bist abgemeldet.', 'ok');
+  navigate('#/anmelden', true);
+}
+
+function boot() {
+  document.getElementById('logout').addEventListener('click', logout);
+  document.getElementById('skip').addEventListener('click', (ev) => {
+    ev.preventDefault();
+    $main().focus();
+  });
+  window.addEventListener('hashchange', render);
+  if (getRT()) refreshTokens().catch(() => {}); // refresh first; signed-in calls await it
+  render();
+}
+
+boot();
