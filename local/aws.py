@@ -1,5 +1,7 @@
 """The local AWS stand-in: one moto server process, with Cognito's e-mail delivery emulated.
 
+Two Cognito behaviours are brought closer to AWS here, in the stand-in, never in the app.
+
 moto hands forgot-password codes back in a response header and accepts any code that
 does not look like its own. Real Cognito e-mails the code and rejects wrong ones, so this
 process makes moto do the same: the code goes out as an e-mail (readable with
@@ -74,6 +76,19 @@ def patch_cognito(mail_from: str) -> None:
         user.password = password
         user.confirmation_code = None
 
+    original_sign_out = CognitoIdpBackend.global_sign_out
+
+    def global_sign_out(self: Any, access_token: str) -> None:
+        # GlobalSignOut is unsigned; AWS finds the region in the host name, which a loopback
+        # endpoint lacks, so moto would look in its default region only.
+        from moto.cognitoidp.models import cognitoidp_backends
+
+        for backend in list(cognitoidp_backends[self.account_id].values()):
+            if any(access_token in pool.access_tokens for pool in backend.user_pools.values()):
+                return original_sign_out(backend, access_token)  # type: ignore[no-any-return]
+        return original_sign_out(self, access_token)  # type: ignore[no-any-return]
+
+    CognitoIdpBackend.global_sign_out = global_sign_out  # type: ignore[method-assign]
     CognitoIdpBackend.forgot_password = forgot_password  # type: ignore[method-assign]
     CognitoIdpBackend.confirm_forgot_password = confirm_forgot_password  # type: ignore[method-assign]
 

@@ -13,6 +13,7 @@ Provisioning expects a fresh moto server: on one that already has the stack it r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import graphlib
 import json
 import sys
@@ -96,14 +97,6 @@ Names = dict[str, Any]
 _Handler = Callable[[_Clients, str, Properties, Names], None]
 
 
-def _take(properties: Properties, known: Sequence[str], resource: str) -> Properties:
-    """The properties named in `known`; any other property is an error, never dropped."""
-    unknown = sorted(set(properties) - set(known))
-    if unknown:
-        raise ProvisioningError(f"{resource}: local provisioning does not apply {unknown}")
-    return dict(properties)
-
-
 # --- DynamoDB -------------------------------------------------------------------------------
 
 _TABLE_CREATE = (
@@ -121,7 +114,6 @@ _TABLE_AFTER = ("SSESpecification", "PointInTimeRecoverySpecification", "TimeToL
 
 
 def _table(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
-    props = _take(props, _TABLE_CREATE + _TABLE_AFTER, logical_id)
     create = {key: props[key] for key in _TABLE_CREATE if key in props}
     if "SSESpecification" in props:
         # CloudFormation says SSEEnabled where the API says Enabled.
@@ -156,7 +148,6 @@ _BUCKET = (
 
 
 def _bucket(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
-    props = _take(props, _BUCKET, logical_id)
     s3, name = clients.s3, props["BucketName"]
     create: dict[str, Any] = {
         "Bucket": name,
@@ -204,9 +195,18 @@ def _encryption(bucket_encryption: Mapping[str, Any]) -> ServerSideEncryptionCon
     return cast("ServerSideEncryptionConfigurationTypeDef", {"Rules": rules})
 
 
+def _requires_tls(statement: Mapping[str, Any]) -> bool:
+    condition = statement.get("Condition", {})
+    return "aws:SecureTransport" in json.dumps(condition)
+
+
 def _bucket_policy(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
-    props = _take(props, ("Bucket", "PolicyDocument"), logical_id)
-    clients.s3.put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+    # The local stack speaks plain HTTP on loopback and moto enforces bucket policies, so the
+    # TLS-only statements are left out here; everything else of the policy applies as written.
+    document = dict(props["PolicyDocument"])
+    document["Statement"] = [s for s in document["Statement"] if not _requires_tls(s)]
+    if document["Statement"]:
+        clients.s3.put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document))
     names[logical_id] = props["Bucket"]
 
 
@@ -261,9 +261,9 @@ _USER_POOL_CLIENT = (
 
 
 def _user_pool(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
-    props = _take(props, _USER_POOL, logical_id)
-    props["PoolName"] = props.pop("UserPoolName")
-    pool = clients.cognito.create_user_pool(**props)["UserPool"]
+    create = dict(props)
+    create["PoolName"] = create.pop("UserPoolName")
+    pool = clients.cognito.create_user_pool(**create)["UserPool"]
     names[logical_id] = pool["Id"]
     names[f"{logical_id}.Arn"] = pool["Arn"]
     names[f"{logical_id}.ProviderName"] = f"cognito-idp.{clients.region}.amazonaws.com/{pool['Id']}"
@@ -271,7 +271,6 @@ def _user_pool(clients: _Clients, logical_id: str, props: Properties, names: Nam
 
 
 def _user_pool_client(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
-    props = _take(props, _USER_POOL_CLIENT, logical_id)
     client = clients.cognito.create_user_pool_client(**props)["UserPoolClient"]
     names[logical_id] = client["ClientId"]
     names[f"{logical_id}.ClientId"] = client["ClientId"]
@@ -282,7 +281,7 @@ def _user_pool_client(clients: _Clients, logical_id: str, props: Properties, nam
 
 
 def _email_identity(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
-    identity = _take(props, ("EmailIdentity",), logical_id)["EmailIdentity"]
+    identity = props["EmailIdentity"]
     if "@" in identity:
         clients.ses.verify_email_identity(EmailAddress=identity)
     else:
@@ -294,7 +293,7 @@ def _email_identity(clients: _Clients, logical_id: str, props: Properties, names
 
 
 def _event_bus(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
-    name = _take(props, ("Name",), logical_id)["Name"]
+    name = props["Name"]
     arn = clients.events.create_event_bus(Name=name)["EventBusArn"]
     names[logical_id] = name
     names[f"{logical_id}.Name"] = name
@@ -302,7 +301,7 @@ def _event_bus(clients: _Clients, logical_id: str, props: Properties, names: Nam
 
 
 _QUEUE_JSON_ATTRIBUTES = ("RedrivePolicy", "RedriveAllowPolicy")
-# Every Queue property but QueueName and Tags is a queue attribute of the same name.
+# Every Queue property but QueueName is a queue attribute of the same name.
 _QUEUE = (
     "QueueName",
     "ContentBasedDeduplication",
@@ -331,11 +330,10 @@ def queue_attribute(name: str, value: Any) -> str:
 
 
 def _queue(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
-    props = _take(props, _QUEUE, logical_id)
-    name = props.pop("QueueName")
+    name = props["QueueName"]
     attributes = cast(
         "dict[QueueAttributeNameType, str]",
-        {key: queue_attribute(key, value) for key, value in props.items()},
+        {key: queue_attribute(key, value) for key, value in props.items() if key != "QueueName"},
     )
     url = clients.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     arn = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
@@ -348,7 +346,6 @@ def _queue(clients: _Clients, logical_id: str, props: Properties, names: Names) 
 
 
 def _queue_policy(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
-    props = _take(props, ("Queues", "PolicyDocument"), logical_id)
     policy = json.dumps(props["PolicyDocument"])
     for url in props["Queues"]:
         clients.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
@@ -359,10 +356,10 @@ _RULE = ("Name", "Description", "EventBusName", "EventPattern", "State", "Target
 
 
 def _rule(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
-    props = _take(props, _RULE, logical_id)
-    targets = props.pop("Targets", [])
-    props["EventPattern"] = json.dumps(props["EventPattern"])
-    arn = clients.events.put_rule(**props)["RuleArn"]
+    rule = {key: value for key, value in props.items() if key != "Targets"}
+    rule["EventPattern"] = json.dumps(props["EventPattern"])
+    arn = clients.events.put_rule(**rule)["RuleArn"]
+    targets = props.get("Targets", [])
     if targets:
         failed = clients.events.put_targets(
             Rule=props["Name"], EventBusName=props["EventBusName"], Targets=targets
@@ -373,17 +370,23 @@ def _rule(clients: _Clients, logical_id: str, props: Properties, names: Names) -
     names[f"{logical_id}.Arn"] = arn
 
 
-_HANDLERS: dict[str, _Handler] = {
-    "AWS::DynamoDB::Table": _table,
-    "AWS::S3::Bucket": _bucket,
-    "AWS::S3::BucketPolicy": _bucket_policy,
-    "AWS::Cognito::UserPool": _user_pool,
-    "AWS::Cognito::UserPoolClient": _user_pool_client,
-    "AWS::SES::EmailIdentity": _email_identity,
-    "AWS::Events::EventBus": _event_bus,
-    "AWS::SQS::Queue": _queue,
-    "AWS::SQS::QueuePolicy": _queue_policy,
-    "AWS::Events::Rule": _rule,
+@dataclasses.dataclass(frozen=True)
+class _Kind:
+    create: _Handler
+    properties: tuple[str, ...]
+
+
+_KINDS: dict[str, _Kind] = {
+    "AWS::DynamoDB::Table": _Kind(_table, _TABLE_CREATE + _TABLE_AFTER),
+    "AWS::S3::Bucket": _Kind(_bucket, _BUCKET),
+    "AWS::S3::BucketPolicy": _Kind(_bucket_policy, ("Bucket", "PolicyDocument")),
+    "AWS::Cognito::UserPool": _Kind(_user_pool, _USER_POOL),
+    "AWS::Cognito::UserPoolClient": _Kind(_user_pool_client, _USER_POOL_CLIENT),
+    "AWS::SES::EmailIdentity": _Kind(_email_identity, ("EmailIdentity",)),
+    "AWS::Events::EventBus": _Kind(_event_bus, ("Name",)),
+    "AWS::SQS::Queue": _Kind(_queue, _QUEUE),
+    "AWS::SQS::QueuePolicy": _Kind(_queue_policy, ("Queues", "PolicyDocument")),
+    "AWS::Events::Rule": _Kind(_rule, _RULE),
 }
 
 
@@ -410,6 +413,27 @@ def _refuse_provisioned(clients: _Clients, template: definitions.Template, names
         )
 
 
+def _to_create(
+    template: definitions.Template, conditions: Mapping[str, bool]
+) -> list[tuple[str, dict[str, Any], _Kind]]:
+    """The resources to create, in dependency order, checked before anything is created."""
+    resources = template["Resources"]
+    planned = []
+    for logical_id in _creation_order(resources):
+        resource = resources[logical_id]
+        skipped = "Condition" in resource and not conditions[resource["Condition"]]
+        if skipped or resource["Type"] in NOT_PROVISIONED_LOCALLY:
+            continue
+        kind = _KINDS.get(resource["Type"])
+        if kind is None:
+            raise ProvisioningError(f"{logical_id}: no local provisioning for {resource['Type']}")
+        unknown = sorted(set(resource.get("Properties", {})) - set(kind.properties))
+        if unknown:
+            raise ProvisioningError(f"{logical_id}: local provisioning does not apply {unknown}")
+        planned.append((logical_id, resource, kind))
+    return planned
+
+
 def provision(
     stage: str = "local",
     *,
@@ -418,28 +442,24 @@ def provision(
     account_id: str = "123456789012",
     template: definitions.Template | None = None,
 ) -> StackOutputs:
-    """Create every resource of infra/template.yaml (or `template`) on the moto server."""
+    """Create every resource of infra/template.yaml (or `template`) on the moto server.
+
+    `account_id` only fills `${AWS::AccountId}` (the bucket name); the ARNs are moto's own,
+    whose default account is 123456789012.
+    """
     template = template if template is not None else definitions.load_template()
     names: Names = definitions.parameter_values(
         template, stage=stage, account_id=account_id, region=region
     )
     conditions = definitions.evaluate_conditions(template, names)
+    planned = _to_create(template, conditions)
     clients = _Clients(endpoint_url, region)
     _refuse_provisioned(clients, template, names)
-    resources = template["Resources"]
-    for logical_id in _creation_order(resources):
-        resource = resources[logical_id]
-        if resource["Type"] in NOT_PROVISIONED_LOCALLY:
-            continue
-        if "Condition" in resource and not conditions[resource["Condition"]]:
-            continue
-        handler = _HANDLERS.get(resource["Type"])
-        if handler is None:
-            raise ProvisioningError(f"{logical_id}: no local provisioning for {resource['Type']}")
+    for logical_id, resource, kind in planned:
         properties = definitions.resolve(resource.get("Properties", {}), names, conditions)
         if not definitions.is_resolved(properties):
             raise ProvisioningError(f"{logical_id}: unresolved properties {properties}")
-        handler(clients, logical_id, properties, names)
+        kind.create(clients, logical_id, properties, names)
     return _outputs(template, names, conditions, region)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STATE = ROOT / ".local" / "stack.json"
+DEFAULT_STATE = Path(os.environ.get("PORTAL_STATE_FILE") or ROOT / ".local" / "stack.json")
 REGION = "eu-central-1"
 MAIL_FROM = "portal@sides.example"
 
@@ -181,7 +181,7 @@ class Stack:
     def _write_state(self) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         state = {"pid": os.getpid(), "url": self.url, "env": self.env,
-                 "demo_store_id": self.demo_store_id}
+                 "demo_store_id": self.demo_store_id, "invitation_url": self.invitation_url}
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_file)
@@ -222,9 +222,10 @@ def _until_interrupted() -> Iterator[None]:
 def main() -> int:
     parser = argparse.ArgumentParser(description="SIDES Kundenportal – lokaler Stack")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--state-file", type=Path, default=DEFAULT_STATE)
     args = parser.parse_args()
     print("Starte den lokalen Stack …", flush=True)
-    stack = Stack(port=args.port, quiet=True)
+    stack = Stack(port=args.port, state_file=args.state_file, quiet=True)
     try:
         stack.start()
     except StackError as exc:

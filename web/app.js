@@ -109,6 +109,11 @@ function setTokens(d) {
   accessToken = d.access_token || null;
   idToken = d.id_token || idToken;
   accessExp = Date.now() + (Number(d.expires_in) || 3600) * 1000;
+  try {
+    // Only to prefill the sign-in form later; the claim is never trusted for anything else.
+    const claims = JSON.parse(atob(idToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+    if (typeof claims.email === 'string') lastEmail = claims.email;
+  } catch { /* not a JWT (or no id token): nothing to prefill */ }
   if (d.refresh_token) {
     try { sessionStorage.setItem(RT_KEY, d.refresh_token); } catch { /* private mode */ }
   }
@@ -406,7 +411,7 @@ function passwordPair(prefix, pwTestid, repeatTestid, onChange) {
     text, h('span', { class: 'sr-only' }, ' – noch nicht erfüllt')));
   const matchItem = h('li', { 'data-testid': 'rule-match', id: `${prefix}-match` },
     'Beide Eingaben stimmen überein', h('span', { class: 'sr-only' }, ' – noch nicht erfüllt'));
-  const toggle = h('button', { type: 'button', class: 'btn-link reveal', 'aria-pressed': 'false' }, 'Passwort anzeigen');
+  const toggle = h('button', { type: 'button', class: 'btn-link reveal' }, 'Passwort anzeigen');
 
   const state = { ok: false, value: '' };
   const tick = (li, ok) => {
@@ -432,7 +437,6 @@ function passwordPair(prefix, pwTestid, repeatTestid, onChange) {
   toggle.addEventListener('click', () => {
     const reveal = pw.type === 'password';
     pw.type = rep.type = reveal ? 'text' : 'password';
-    toggle.setAttribute('aria-pressed', String(reveal));
     toggle.textContent = reveal ? 'Passwort verbergen' : 'Passwort anzeigen';
   });
 

@@ -391,4 +391,9 @@ def test_loader_reads_short_and_long_form_intrinsics(tmp_path: Any) -> None:
         "List": ["y"],
         "Unknown": Intrinsic("Ref", "B"),
     }
-    assert definitions.references(template["Resources"]["A"]) == {"B", "Stage", "AWS::Region"}
+    assert definitions.references(template["Resources"]["A"]) == {
+        "B",
+        "Stage",
+        "AWS::Region",
+        "AWS::NoValue",
+    }
