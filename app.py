@@ -1,6 +1,6 @@
 """The portal's HTTP API (one Lambda): registers the blueprints; no I/O at import."""
 
-from chalice import Chalice
+from chalice.app import Chalice
 
 from chalicelib.api import account, auth, public
 

@@ -42,7 +42,8 @@ class Container:
     def _client(self, service: str) -> Any:
         import boto3
 
-        return boto3.session.Session().client(service, region_name=self.settings.region)
+        session: Any = boto3.session.Session()
+        return session.client(service, region_name=self.settings.region)
 
     # adapters -----------------------------------------------------------------------
     @cached
@@ -113,11 +114,10 @@ class Container:
 
     @cached
     def documents(self) -> DocumentStore:
+        import boto3
         from botocore.config import Config
 
         from chalicelib.adapters.s3_documents import S3DocumentStore
-
-        import boto3
 
         client = boto3.session.Session().client(
             "s3", region_name=self.settings.region, config=Config(signature_version="s3v4")

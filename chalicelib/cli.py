@@ -15,7 +15,9 @@ from chalicelib.domain.errors import InvalidRequestError, PortalError
 from chalicelib.domain.invoices import InvoiceLine
 from chalicelib.domain.stores import Address
 
-STATE_FILE = Path(os.environ.get("PORTAL_STATE_FILE", Path(__file__).parent.parent / ".local" / "stack.json"))
+STATE_FILE = Path(
+    os.environ.get("PORTAL_STATE_FILE", Path(__file__).parent.parent / ".local" / "stack.json")
+)
 
 
 def _use_local_stack() -> dict[str, Any] | None:

@@ -65,8 +65,10 @@ class Settings:
 
     @property
     def jwks_url(self) -> str:
-        base = self.aws_endpoint_url.rstrip("/") if self.aws_endpoint_url else (
-            f"https://cognito-idp.{self.region}.amazonaws.com"
+        base = (
+            self.aws_endpoint_url.rstrip("/")
+            if self.aws_endpoint_url
+            else (f"https://cognito-idp.{self.region}.amazonaws.com")
         )
         return f"{base}/{self.user_pool_id}/.well-known/jwks.json"
 

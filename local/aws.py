@@ -14,9 +14,9 @@ import argparse
 import secrets
 import signal
 import threading
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import UTC, datetime
 from typing import Any
 
 RESET_TEXT = (
@@ -68,8 +68,10 @@ def patch_cognito(mail_from: str) -> None:
         if pool is None:
             raise exceptions.ResourceNotFoundError(client_id)
         user = pool._get_user(username)
-        if user is None or not user.confirmation_code or not secrets.compare_digest(
-            user.confirmation_code, confirmation_code
+        if (
+            user is None
+            or not user.confirmation_code
+            or not secrets.compare_digest(user.confirmation_code, confirmation_code)
         ):
             raise exceptions.CodeMismatchException("Invalid verification code provided.")
         self._validate_password(pool.id, password)
@@ -85,8 +87,8 @@ def patch_cognito(mail_from: str) -> None:
 
         for backend in list(cognitoidp_backends[self.account_id].values()):
             if any(access_token in pool.access_tokens for pool in backend.user_pools.values()):
-                return original_sign_out(backend, access_token)  # type: ignore[no-any-return]
-        return original_sign_out(self, access_token)  # type: ignore[no-any-return]
+                return original_sign_out(backend, access_token)
+        return original_sign_out(self, access_token)
 
     CognitoIdpBackend.global_sign_out = global_sign_out  # type: ignore[method-assign]
     CognitoIdpBackend.forgot_password = forgot_password  # type: ignore[method-assign]

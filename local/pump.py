@@ -51,8 +51,14 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
 
 
 class QueueWorker(threading.Thread):
-    def __init__(self, client: Any, queue_url: str, handler: Callable[..., Any], region: str,
-                 stop: threading.Event) -> None:
+    def __init__(
+        self,
+        client: Any,
+        queue_url: str,
+        handler: Callable[..., Any],
+        region: str,
+        stop: threading.Event,
+    ) -> None:
         super().__init__(name=f"pump:{queue_url.rsplit('/', 1)[-1]}", daemon=True)
         self.client = client
         self.queue_url = queue_url
@@ -72,8 +78,11 @@ class QueueWorker(threading.Thread):
 
     def poll_once(self) -> int:
         response = self.client.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
         )
         messages = response.get("Messages", [])
         if not messages:
@@ -89,8 +98,9 @@ class QueueWorker(threading.Thread):
         if done:
             self.client.delete_message_batch(
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                         for i, m in enumerate(done)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                ],
             )
         return len(done)
 

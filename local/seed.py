@@ -13,8 +13,20 @@ from chalicelib.services.stores import NewStore
 
 DEMO_EMAIL = "mario@pizzeria-da-mario.example"
 LICENCE = "SIDES Kassenlizenz {month}"
-MONTHS = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
-          "September", "Oktober", "November", "Dezember")
+MONTHS = (
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +63,12 @@ def seed_demo(container: Container) -> str:
     )
     today = container.clock.now().date()
     plan = [  # months back, paid?
-        (6, True), (5, True), (4, True), (3, False), (2, False), (0, False),
+        (6, True),
+        (5, True),
+        (4, True),
+        (3, False),
+        (2, False),
+        (0, False),
     ]
     for back, paid in plan:
         first = _month_start(today, back)
@@ -60,7 +77,9 @@ def seed_demo(container: Container) -> str:
         invoice = issuer.issue(store_id, _licence_lines(first), period=first.strftime("%Y-%m"))
         if paid:
             container.invoices.move(invoice, InvoiceStatus.PAID, issued_at + timedelta(days=3))
-    hardware_at = datetime.combine(_month_start(today, 4) + timedelta(days=9), datetime.min.time(), UTC)
+    hardware_at = datetime.combine(
+        _month_start(today, 4) + timedelta(days=9), datetime.min.time(), UTC
+    )
     hardware = dataclasses.replace(container.invoice_issuer, clock=FixedClock(hardware_at))
     extra = hardware.issue(
         store_id,

@@ -69,8 +69,13 @@ def running_stack(state_file: Path) -> dict[str, Any] | None:
 class Stack:
     """One running local stack; use as a context manager."""
 
-    def __init__(self, port: int = 8000, state_file: Path = DEFAULT_STATE, seed: bool = True,
-                 quiet: bool = False) -> None:
+    def __init__(
+        self,
+        port: int = 8000,
+        state_file: Path = DEFAULT_STATE,
+        seed: bool = True,
+        quiet: bool = False,
+    ) -> None:
         self.port = port
         self.state_file = state_file
         self.seed = seed
@@ -127,8 +132,17 @@ class Stack:
     def _start_api(self) -> int:
         api_port = free_port()
         self._spawn(
-            [str(Path(sys.executable).parent / "chalice"), "local", "--stage", "local", "--host", "127.0.0.1",
-             "--port", str(api_port), "--no-autoreload"],
+            [
+                str(Path(sys.executable).parent / "chalice"),
+                "local",
+                "--stage",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(api_port),
+                "--no-autoreload",
+            ],
             {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
         )
         wait_until_up(f"http://127.0.0.1:{api_port}/api/health")
@@ -180,8 +194,13 @@ class Stack:
 
     def _write_state(self) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        state = {"pid": os.getpid(), "url": self.url, "env": self.env,
-                 "demo_store_id": self.demo_store_id, "invitation_url": self.invitation_url}
+        state = {
+            "pid": os.getpid(),
+            "url": self.url,
+            "env": self.env,
+            "demo_store_id": self.demo_store_id,
+            "invitation_url": self.invitation_url,
+        }
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_file)

@@ -27,7 +27,9 @@ def aws_stack() -> Iterator[dict[str, str]]:
     endpoint = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "local.aws", "--port", str(port), "--mail-from", MAIL_FROM],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_until_up(f"{endpoint}/moto-api/data.json")

@@ -15,9 +15,17 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.services.ports import Tokens
 
-_CREDENTIAL_ERRORS = {"NotAuthorizedException", "UserNotFoundException", "UserNotConfirmedException"}
+_CREDENTIAL_ERRORS = {
+    "NotAuthorizedException",
+    "UserNotFoundException",
+    "UserNotConfirmedException",
+}
 _CODE_ERRORS = {"CodeMismatchException", "ExpiredCodeException"}
-_THROTTLED = {"TooManyRequestsException", "LimitExceededException", "TooManyFailedAttemptsException"}
+_THROTTLED = {
+    "TooManyRequestsException",
+    "LimitExceededException",
+    "TooManyFailedAttemptsException",
+}
 
 
 def _code(exc: ClientError) -> str:

@@ -158,7 +158,7 @@ class DynamoInvoiceRepository:
 
     def move(self, invoice: Invoice, target: InvoiceStatus, now: datetime) -> Invoice:
         record = InvoiceRecord(invoice_id=invoice.id)
-        actions = [
+        actions: list[Any] = [
             InvoiceRecord.status.set(target.value),
             InvoiceRecord.store_status.set(f"{invoice.store_id}#{list_group(target)}"),
             InvoiceRecord.updated_at.set(now),

@@ -52,4 +52,3 @@ class DynamoRateLimiter:
                     RateLimitRecord.expires_at.set(expires),
                 ]
             )
-

@@ -21,20 +21,15 @@ from chalicelib.config import get_settings
 _settings = get_settings()
 
 
-def _meta(table: str) -> type:
-    class Meta:
-        table_name = _settings.table(table)
-        region = _settings.region
-
-    return Meta
-
-
 def connection() -> Connection:
     return Connection(region=_settings.region)
 
 
 class StoreRecord(Model):
-    Meta = _meta("stores")
+    class Meta:
+        table_name = _settings.table("stores")
+        region = _settings.region
+
     store_id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
     billing_email = UnicodeAttribute()
@@ -53,20 +48,29 @@ class StoreRecord(Model):
 
 
 class EmailClaimRecord(Model):
-    Meta = _meta("email_claims")
+    class Meta:
+        table_name = _settings.table("email_claims")
+        region = _settings.region
+
     email = UnicodeAttribute(hash_key=True)
     store_id = UnicodeAttribute()
 
 
 class UserRecord(Model):
-    Meta = _meta("users")
+    class Meta:
+        table_name = _settings.table("users")
+        region = _settings.region
+
     user_sub = UnicodeAttribute(hash_key=True)
     store_id = UnicodeAttribute()
     email = UnicodeAttribute()
 
 
 class InvitationRecord(Model):
-    Meta = _meta("invitations")
+    class Meta:
+        table_name = _settings.table("invitations")
+        region = _settings.region
+
     token_hash = UnicodeAttribute(hash_key=True)
     store_id = UnicodeAttribute()
     email = UnicodeAttribute()
@@ -113,7 +117,10 @@ class InvoiceLineMap(MapAttribute[str, Any]):
 
 
 class InvoiceRecord(Model):
-    Meta = _meta("invoices")
+    class Meta:
+        table_name = _settings.table("invoices")
+        region = _settings.region
+
     invoice_id = UnicodeAttribute(hash_key=True)
     store_id = UnicodeAttribute()
     number = UnicodeAttribute()
@@ -138,13 +145,19 @@ class InvoiceRecord(Model):
 
 
 class CounterRecord(Model):
-    Meta = _meta("counters")
+    class Meta:
+        table_name = _settings.table("counters")
+        region = _settings.region
+
     counter_id = UnicodeAttribute(hash_key=True)
     value = NumberAttribute()
 
 
 class SupportRequestRecord(Model):
-    Meta = _meta("support_requests")
+    class Meta:
+        table_name = _settings.table("support_requests")
+        region = _settings.region
+
     request_id = UnicodeAttribute(hash_key=True)
     store_id = UnicodeAttribute()
     subject = UnicodeAttribute()
@@ -154,7 +167,10 @@ class SupportRequestRecord(Model):
 
 
 class RateLimitRecord(Model):
-    Meta = _meta("rate_limits")
+    class Meta:
+        table_name = _settings.table("rate_limits")
+        region = _settings.region
+
     limit_key = UnicodeAttribute(hash_key=True)
     hits = NumberAttribute(default=0)
     expires_at = NumberAttribute()

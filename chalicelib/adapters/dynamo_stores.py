@@ -90,7 +90,6 @@ class DynamoStoreRepository:
     def list_ids(self) -> list[str]:
         return [record.store_id for record in StoreRecord.scan(attributes_to_get=["store_id"])]
 
-
     def set_access(self, store_id: str, status: str, now: datetime) -> bool:
         blocked_since = now if status == "blocked" else None
         try:
@@ -121,8 +120,7 @@ class DynamoMembershipRepository:
         record = UserRecord(user_sub=user_sub, store_id=store_id, email=email)
         try:
             record.save(
-                condition=UserRecord.user_sub.does_not_exist()
-                | (UserRecord.store_id == store_id)
+                condition=UserRecord.user_sub.does_not_exist() | (UserRecord.store_id == store_id)
             )
         except PutError as exc:
             raise ConflictError() from exc

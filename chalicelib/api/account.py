@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib.api import http, presenters
 from chalicelib.api.signed_in import signed_in
@@ -15,16 +15,13 @@ bp = Blueprint(__name__)
 STATUSES = {"open", "paid", "all"}
 
 
-
 @bp.route("/profile", methods=["GET"])
 @http.endpoint
 @signed_in(bp)
 def profile(principal: Principal) -> Response:
     container = get_container()
     store = container.store_service.profile(principal.store_id)
-    return http.json_response(
-        presenters.profile(store, today_in_berlin(container.clock.now()))
-    )
+    return http.json_response(presenters.profile(store, today_in_berlin(container.clock.now())))
 
 
 def _list_params() -> tuple[str, int, str | None]:

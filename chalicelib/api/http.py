@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.domain import errors
 
@@ -90,9 +90,9 @@ def endpoint(view: F) -> F:
 Schema = Mapping[str, tuple[type, bool]]
 
 
-def parse_json(raw: bytes | None, schema: Schema) -> dict[str, Any]:
+def parse_json(raw_body: bytes | str | None, schema: Schema) -> dict[str, Any]:
     """Strict: an object with exactly the known fields, of the declared types."""
-    raw = raw or b""
+    raw = raw_body.encode("utf-8") if isinstance(raw_body, str) else (raw_body or b"")
     if len(raw) > MAX_BODY_BYTES:
         raise errors.PayloadTooLargeError()
     if not schema and not raw.strip():

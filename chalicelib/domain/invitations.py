@@ -9,7 +9,7 @@ import secrets
 from datetime import datetime
 
 
-class InvitationStatus(str, enum.Enum):
+class InvitationStatus(enum.StrEnum):
     PENDING = "pending"
     ACCEPTING = "accepting"
     USED = "used"

@@ -11,7 +11,7 @@ from decimal import Decimal
 from chalicelib.domain.money import CURRENCY, vat_cents
 
 
-class InvoiceStatus(str, enum.Enum):
+class InvoiceStatus(enum.StrEnum):
     OPEN = "open"
     PROCESSING = "processing"
     PAID = "paid"

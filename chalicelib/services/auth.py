@@ -16,8 +16,8 @@ from chalicelib.services.ports import (
     MembershipRepository,
     Principal,
     RateLimiter,
-    TokenVerifier,
     Tokens,
+    TokenVerifier,
     UserDirectory,
 )
 

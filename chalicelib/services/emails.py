@@ -42,7 +42,8 @@ def support_copy_mail(
 def support_confirmation_mail(to: str, subject: str, message: str) -> Mail:
     text = (
         "Hallo,\n\n"
-        "danke für deine Nachricht. Wir haben sie erhalten und melden uns so schnell wie möglich.\n\n"
+        "danke für deine Nachricht. Wir haben sie erhalten und melden uns so schnell "
+        "wie möglich.\n\n"
         f"Betreff: {subject}\n\n{message}\n\n"
         "Viele Grüße\ndein SIDES Support\n"
     )

@@ -87,7 +87,9 @@ class InvoiceIssuer:
         invoice_id: str | None = None,
     ) -> Invoice:
         if not lines or due_days < 0 or due_days > 365:
-            raise InvalidRequestError("Eine Rechnung braucht Positionen und ein gültiges Zahlungsziel.")
+            raise InvalidRequestError(
+                "Eine Rechnung braucht Positionen und ein gültiges Zahlungsziel."
+            )
         store = self.stores.get(store_id)
         if store is None:
             raise StoreNotFoundError()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -161,3 +161,49 @@ class RateLimiter(Protocol):
 
 class Secrets(Protocol):
     def get(self, name: str) -> str: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderPayment:
+    """A provider's view of one payment attempt, normalized.
+
+    status: "pending" | "requires_action" | "succeeded" | "failed" | "canceled"
+    (PayPal: CREATED/SAVED/PAYER_ACTION_REQUIRED → pending, APPROVED → requires_action
+    (approved, capture still to do), COMPLETED → succeeded, VOIDED → canceled,
+    capture DECLINED/DENIED → failed.)
+    """
+
+    provider_ref: str
+    status: str
+    amount_cents: int
+    currency: str
+    client_secret: str | None = None
+    approve_url: str | None = None
+    failure_code: str | None = None
+    custom_id: str | None = None
+    capture_id: str | None = None
+
+
+class PayPalGateway(Protocol):
+    """PayPal REST (OAuth2 client credentials, Orders v2, webhook verification)."""
+
+    def create_order(
+        self,
+        *,
+        payment_id: str,
+        invoice_number: str,
+        amount_cents: int,
+        currency: str,
+        return_url: str,
+        cancel_url: str,
+    ) -> ProviderPayment:
+        """Create a CAPTURE order; `PayPal-Request-Id` is derived from payment_id and
+        custom_id is payment_id, so a retry returns the same order."""
+
+    def get_order(self, order_id: str) -> ProviderPayment: ...
+
+    def capture_order(self, order_id: str, request_id: str) -> ProviderPayment:
+        """Capture an approved order; the same request_id captures at most once."""
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Ask PayPal's verify-webhook-signature API; False on FAILURE or missing headers."""

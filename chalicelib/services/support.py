@@ -8,7 +8,13 @@ import secrets
 from chalicelib.domain.errors import StoreNotFoundError
 from chalicelib.services import emails
 from chalicelib.services.invoices import InvoiceReader
-from chalicelib.services.ports import Clock, Mailer, StoreRepository, SupportRepository, SupportRequest
+from chalicelib.services.ports import (
+    Clock,
+    Mailer,
+    StoreRepository,
+    SupportRepository,
+    SupportRequest,
+)
 
 
 @dataclasses.dataclass(frozen=True)

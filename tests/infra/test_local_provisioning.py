@@ -261,7 +261,9 @@ def test_bucket_policy_matches_template(aws: Clients, expected: dict[str, dict[s
 
     # Locally there is no TLS, so exactly the TLS-only statements are left out.
     statements = [
-        s for s in wanted["PolicyDocument"]["Statement"] if "aws:SecureTransport" not in json.dumps(s)
+        s
+        for s in wanted["PolicyDocument"]["Statement"]
+        if "aws:SecureTransport" not in json.dumps(s)
     ]
     if not statements:
         with pytest.raises(aws.s3.exceptions.ClientError):

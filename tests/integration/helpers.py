@@ -43,8 +43,9 @@ def body(response: Any) -> Any:
     return json.loads(response.body) if response.body else None
 
 
-def post(api: Any, path: str, payload: Any = None, token: str | None = None,
-         raw: bytes | None = None) -> Any:
+def post(
+    api: Any, path: str, payload: Any = None, token: str | None = None, raw: bytes | None = None
+) -> Any:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

@@ -74,7 +74,11 @@ def test_profile_lists_store_and_balances(api, container):
 def test_invoice_list_filter_pagination_detail_and_pdf(api, container):
     store_id, _, token = owner(api, container)
     invoices = issue(container, store_id, count=5)
-    container.invoices.move(invoices[0], __import__("chalicelib.domain.invoices", fromlist=["InvoiceStatus"]).InvoiceStatus.PAID, container.clock.now())
+    container.invoices.move(
+        invoices[0],
+        __import__("chalicelib.domain.invoices", fromlist=["InvoiceStatus"]).InvoiceStatus.PAID,
+        container.clock.now(),
+    )
     first = body(get(api, "/api/invoices?limit=2", token))
     assert len(first["items"]) == 2 and first["next_cursor"]
     seen = [i["id"] for i in first["items"]]
@@ -85,7 +89,9 @@ def test_invoice_list_filter_pagination_detail_and_pdf(api, container):
         cursor = page["next_cursor"]
     assert sorted(seen) == sorted(i.id for i in invoices) and len(seen) == 5
     numbers = [i.number for i in invoices]
-    assert [body(get(api, f"/api/invoices/{i}", token))["number"] for i in seen] == sorted(numbers, reverse=True)
+    assert [body(get(api, f"/api/invoices/{i}", token))["number"] for i in seen] == sorted(
+        numbers, reverse=True
+    )
     open_items = body(get(api, "/api/invoices?status=open", token))["items"]
     paid_items = body(get(api, "/api/invoices?status=paid", token))["items"]
     assert len(open_items) == 4 and [i["id"] for i in paid_items] == [invoices[0].id]
@@ -105,26 +111,52 @@ def test_refresh_logout_and_password_reset(api, container, aws_stack):
     refreshed = post(api, "/api/auth/refresh", {"refresh_token": login["refresh_token"]})
     assert refreshed.status_code == 200 and "access_token" in body(refreshed)
     assert post(api, "/api/auth/logout", token=login["access_token"]).status_code == 204
-    assert post(api, "/api/auth/refresh", {"refresh_token": login["refresh_token"]}).status_code == 401
+    assert (
+        post(api, "/api/auth/refresh", {"refresh_token": login["refresh_token"]}).status_code == 401
+    )
     # forgot → the code arrives by e-mail → reset → sign in with the new password
     assert post(api, "/api/auth/forgot-password", {"email": email}).status_code == 202
     assert post(api, "/api/auth/forgot-password", {"email": unique_email()}).status_code == 202
     mail = [m for m in read_outbox(aws_stack["AWS_ENDPOINT_URL"]) if m["to"] == email][-1]
     code = mail["text"].split("Dein Code lautet: ")[1].split()[0]
-    wrong = post(api, "/api/auth/reset-password", {"email": email, "code": "000000", "password": "Neues-Passwort-2027"})
+    wrong = post(
+        api,
+        "/api/auth/reset-password",
+        {"email": email, "code": "000000", "password": "Neues-Passwort-2027"},
+    )
     assert wrong.status_code == 400 and body(wrong)["error"]["code"] == "invalid_code"
-    reset = post(api, "/api/auth/reset-password", {"email": email, "code": code, "password": "Neues-Passwort-2027"})
+    reset = post(
+        api,
+        "/api/auth/reset-password",
+        {"email": email, "code": code, "password": "Neues-Passwort-2027"},
+    )
     assert reset.status_code == 204
     assert post(api, "/api/auth/login", {"email": email, "password": PASSWORD}).status_code == 401
-    assert post(api, "/api/auth/login", {"email": email, "password": "Neues-Passwort-2027"}).status_code == 200
+    assert (
+        post(
+            api, "/api/auth/login", {"email": email, "password": "Neues-Passwort-2027"}
+        ).status_code
+        == 200
+    )
 
 
 def test_support_request_is_stored_and_mailed(api, container, aws_stack):
     store_id, email, token = owner(api, container, name="Imbiss Ecke")
     invoice = issue(container, store_id)[0]
-    sent = post(api, "/api/support/requests", {"subject": "Frage zur Rechnung", "message": "Warum 2 Terminals?", "invoice_id": invoice.id}, token)
+    sent = post(
+        api,
+        "/api/support/requests",
+        {
+            "subject": "Frage zur Rechnung",
+            "message": "Warum 2 Terminals?",
+            "invoice_id": invoice.id,
+        },
+        token,
+    )
     assert sent.status_code == 202 and body(sent)["id"]
     mails = read_outbox(aws_stack["AWS_ENDPOINT_URL"])
-    to_support = [m for m in mails if m["to"] == "support@sides.example" and "Imbiss Ecke" in m["subject"]]
+    to_support = [
+        m for m in mails if m["to"] == "support@sides.example" and "Imbiss Ecke" in m["subject"]
+    ]
     assert to_support and invoice.number in to_support[-1]["text"]
     assert any(m["to"] == email and "Anfrage" in m["subject"] for m in mails)

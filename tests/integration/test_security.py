@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import jwt
+import moto
 import pytest
 
-import moto
 from tests.integration.helpers import PASSWORD, body, get, invite, issue, make_store, owner, post
 
 MOTO_KEY = Path(moto.__file__).parent / "cognitoidp" / "resources" / "jwks-private.json.gz"
@@ -57,11 +57,15 @@ def test_expired_token_is_401(api, signed_in):
 
 def test_wrong_pool_wrong_client_and_id_token_are_401(api, container, signed_in):
     _, email, token = signed_in
-    wrong_pool = _forge({"iss": "https://cognito-idp.eu-central-1.amazonaws.com/eu-central-1_other"}, token)
+    wrong_pool = _forge(
+        {"iss": "https://cognito-idp.eu-central-1.amazonaws.com/eu-central-1_other"}, token
+    )
     _assert_unauthorized(get(api, "/api/profile", wrong_pool))
     _assert_unauthorized(get(api, "/api/profile", _forge({"client_id": "someotherclient"}, token)))
     _assert_unauthorized(get(api, "/api/profile", _forge({"token_use": "id"}, token)))
-    id_token = body(post(api, "/api/auth/login", {"email": email, "password": PASSWORD}))["id_token"]
+    id_token = body(post(api, "/api/auth/login", {"email": email, "password": PASSWORD}))[
+        "id_token"
+    ]
     _assert_unauthorized(get(api, "/api/profile", id_token))
 
 
@@ -71,11 +75,15 @@ def test_real_second_client_token_is_401(api, container, signed_in):
     _, email, _ = signed_in
     cognito = boto3.client("cognito-idp", region_name=container.settings.region)
     other = cognito.create_user_pool_client(
-        UserPoolId=container.settings.user_pool_id, ClientName="other",
+        UserPoolId=container.settings.user_pool_id,
+        ClientName="other",
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]["ClientId"]
-    result = cognito.initiate_auth(ClientId=other, AuthFlow="USER_PASSWORD_AUTH",
-                                   AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD})
+    result = cognito.initiate_auth(
+        ClientId=other,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
+    )
     _assert_unauthorized(get(api, "/api/profile", result["AuthenticationResult"]["AccessToken"]))
 
 
@@ -102,7 +110,12 @@ def test_other_stores_invoice_answers_like_unknown(api, container, signed_in):
         assert theirs.status_code == unknown.status_code == 404
         assert theirs.body == unknown.body
         assert body(theirs)["error"]["code"] == "invoice_not_found"
-    support = post(api, "/api/support/requests", {"subject": "a", "message": "b", "invoice_id": foreign.id}, token)
+    support = post(
+        api,
+        "/api/support/requests",
+        {"subject": "a", "message": "b", "invoice_id": foreign.id},
+        token,
+    )
     assert support.status_code == 404
 
 
@@ -119,8 +132,8 @@ def test_invitation_reused_revoked_expired(api, container):
     used = get(api, f"/api/invitations/{second}")
     assert used.status_code == 404 and used.body == unknown.body
     # expired: a link sent with a clock 8 days in the past
-    from datetime import timedelta
     import dataclasses
+    from datetime import timedelta
 
     from local.seed import FixedClock
 
@@ -190,8 +203,15 @@ def test_tampered_and_foreign_cursor_are_400(api, container, signed_in):
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{not json", b"[]", b'{"email": 5, "password": "x"}', b'{"email": "a@b.de"}',
-     b'{"email": "a@b.de", "password": "x", "extra": 1}', b'"text"', b"\xff\xfe"],
+    [
+        b"{not json",
+        b"[]",
+        b'{"email": 5, "password": "x"}',
+        b'{"email": "a@b.de"}',
+        b'{"email": "a@b.de", "password": "x", "extra": 1}',
+        b'"text"',
+        b"\xff\xfe",
+    ],
 )
 def test_malformed_bodies_are_400(api, raw):
     response = post(api, "/api/auth/login", raw=raw)
