@@ -118,13 +118,6 @@ def main() -> None:
         outputs = provision("bench", endpoint_url=endpoint, region="eu-central-1")
         os.environ.update(settings_env(outputs, endpoint))
         os.environ.update({"PORTAL_URL": "http://127.0.0.1:8000", "MAIL_FROM": MAIL_FROM})
-        import boto3
-
-        from chalicelib.config import get_settings
-
-        boto3.client("secretsmanager").create_secret(
-            Name=get_settings().cursor_secret_name, SecretString="bench-cursor-key"
-        )
         run(proxy)
     finally:
         moto.terminate()

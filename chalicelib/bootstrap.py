@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -11,8 +12,14 @@ from chalicelib.services.auth import AuthService
 from chalicelib.services.cursors import CursorCodec
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.invoices import InvoiceIssuer, InvoiceReader
+from chalicelib.services.payments import PaymentService
 from chalicelib.services.ports import (
+    CardGateway,
     Clock,
+    EventPublisher,
+    PaymentLedger,
+    PayPalGateway,
+    ProcessedEvents,
     DocumentStore,
     InvitationRepository,
     InvoiceRepository,
@@ -28,6 +35,7 @@ from chalicelib.services.ports import (
 )
 from chalicelib.services.stores import StoreService
 from chalicelib.services.support import SupportService
+from chalicelib.services.webhooks import WebhookService
 
 cached = functools.cached_property
 
@@ -138,6 +146,49 @@ class Container:
         return render_invoice_pdf
 
     @cached
+    def ledger(self) -> PaymentLedger:
+        from chalicelib.adapters.dynamo_payments import DynamoPaymentLedger
+
+        return DynamoPaymentLedger()
+
+    @cached
+    def processed_events(self) -> ProcessedEvents:
+        from chalicelib.adapters.dynamo_payments import DynamoProcessedEvents
+
+        return DynamoProcessedEvents()
+
+    @cached
+    def publisher(self) -> EventPublisher:
+        from chalicelib.adapters.eventbridge import EventBridgePublisher
+
+        return EventBridgePublisher(self._client("events"), self.settings.event_bus_name)
+
+    def _secret_json(self, name: str) -> dict[str, str]:
+        value: dict[str, str] = json.loads(self.secrets.get(name))
+        return value
+
+    @cached
+    def cards(self) -> CardGateway:
+        from chalicelib.adapters.stripe_gateway import StripeCardGateway
+
+        keys = self._secret_json(self.settings.stripe_secret_name)
+        return StripeCardGateway(
+            keys["secret_key"], keys["webhook_secret"], api_base=self.settings.stripe_api_base
+        )
+
+    @cached
+    def paypal(self) -> PayPalGateway:
+        from chalicelib.adapters.paypal_gateway import PayPalRestGateway
+
+        keys = self._secret_json(self.settings.paypal_secret_name)
+        return PayPalRestGateway(
+            base_url=self.settings.paypal_api_base,
+            client_id=keys["client_id"],
+            client_secret=keys["client_secret"],
+            webhook_id=keys["webhook_id"],
+        )
+
+    @cached
     def cursors(self) -> CursorCodec:
         return CursorCodec(self.secrets.get(self.settings.cursor_secret_name).encode("utf-8"))
 
@@ -178,6 +229,25 @@ class Container:
     @cached
     def invoice_reader(self) -> InvoiceReader:
         return InvoiceReader(self.invoices, self.documents, self.cursors)
+
+    @cached
+    def payments(self) -> PaymentService:
+        return PaymentService(
+            ledger=self.ledger,
+            invoices=self.invoices,
+            reader=self.invoice_reader,
+            stores=self.stores,
+            cards=self.cards,
+            paypal=self.paypal,
+            publisher=self.publisher,
+            mailer=self.mailer,
+            clock=self.clock,
+            portal_url=self.settings.portal_url,
+        )
+
+    @cached
+    def webhooks(self) -> WebhookService:
+        return WebhookService(self.cards, self.paypal, self.publisher)
 
     @cached
     def support(self) -> SupportService:

@@ -44,6 +44,8 @@ class Settings:
     stripe_publishable_key: str
     stripe_js_url: str
     paypal_enabled: bool
+    stripe_api_base: str | None = None
+    paypal_api_base: str = "https://api-m.paypal.com"
     supplier: Supplier = DEFAULT_SUPPLIER
     invitation_ttl_days: int = 7
     payment_terms_days: int = 14
@@ -52,6 +54,14 @@ class Settings:
     @property
     def cursor_secret_name(self) -> str:
         return f"{self.prefix}/cursor-key"
+
+    @property
+    def stripe_secret_name(self) -> str:
+        return f"{self.prefix}/stripe"
+
+    @property
+    def paypal_secret_name(self) -> str:
+        return f"{self.prefix}/paypal"
 
     def table(self, name: str) -> str:
         if name not in TABLES:
@@ -97,6 +107,8 @@ def load_settings() -> Settings:
         stripe_publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
         stripe_js_url=os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
         paypal_enabled=os.environ.get("PAYPAL_ENABLED", "false").lower() == "true",
+        stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
+        paypal_api_base=os.environ.get("PAYPAL_API_BASE") or "https://api-m.paypal.com",
     )
 
 

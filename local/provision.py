@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import graphlib
+import secrets
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -90,6 +91,7 @@ class _Clients:
         self.events: EventBridgeClient = session.client("events", endpoint_url=endpoint_url)
         self.sqs: SQSClient = session.client("sqs", endpoint_url=endpoint_url)
         self.ses: SESClient = session.client("ses", endpoint_url=endpoint_url)
+        self.secrets: Any = session.client("secretsmanager", endpoint_url=endpoint_url)
 
 
 Properties = dict[str, Any]
@@ -289,6 +291,20 @@ def _email_identity(clients: _Clients, logical_id: str, props: Properties, names
     names[logical_id] = identity
 
 
+# --- Secrets Manager --------------------------------------------------------------------------
+
+
+def _secret(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
+    # Generated secrets get a fresh random value, as CloudFormation would; provider keys start
+    # empty and are filled in by whoever runs the stack (locally: local/stack.py).
+    generate = props.get("GenerateSecretString")
+    value = secrets.token_hex(int(generate.get("PasswordLength", 32)) // 2) if generate else "{}"
+    created = clients.secrets.create_secret(
+        Name=props["Name"], Description=props.get("Description", ""), SecretString=value
+    )
+    names[logical_id] = created["ARN"]
+
+
 # --- EventBridge and SQS --------------------------------------------------------------------
 
 
@@ -387,6 +403,9 @@ _KINDS: dict[str, _Kind] = {
     "AWS::SQS::Queue": _Kind(_queue, _QUEUE),
     "AWS::SQS::QueuePolicy": _Kind(_queue_policy, ("Queues", "PolicyDocument")),
     "AWS::Events::Rule": _Kind(_rule, _RULE),
+    "AWS::SecretsManager::Secret": _Kind(
+        _secret, ("Name", "Description", "GenerateSecretString")
+    ),
 }
 
 

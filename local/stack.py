@@ -22,6 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE = Path(os.environ.get("PORTAL_STATE_FILE") or ROOT / ".local" / "stack.json")
 REGION = "eu-central-1"
 MAIL_FROM = "portal@sides.example"
+# Obviously fake local credentials; real ones live only in the stage's Secrets Manager.
+STRIPE_SECRET_KEY = "sk_test_local_portal"
+STRIPE_PUBLISHABLE_KEY = "pk_test_local_portal"
+PAYPAL_CLIENT_ID = "sandbox-client-local"
+PAYPAL_CLIENT_SECRET = "sandbox-secret-local"
 
 
 class StackError(RuntimeError):
@@ -86,6 +91,8 @@ class Stack:
         self.demo_store_id: str | None = None
         self.invitation_url: str | None = None
         self._stoppers: list[Any] = []
+        self.stripe_url = ""
+        self.paypal: Any = None
 
     def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         out = subprocess.DEVNULL if self.quiet else None
@@ -116,18 +123,58 @@ class Stack:
             "SUPPORT_EMAIL": "support@sides.example",
         }
         os.environ.update(self.env)
-        self._ensure_cursor_secret(endpoint)
 
-    def _ensure_cursor_secret(self, endpoint: str) -> None:
+    def _start_providers(self, endpoint: str) -> None:
+        """localstripe as the Stripe API and Stripe.js, the PayPal sandbox, their webhooks
+        registered to the portal, and their keys in Secrets Manager as in AWS."""
         import boto3
 
         from chalicelib.config import get_settings
+        from local.paypal_sandbox import PayPalSandbox
 
+        stripe_port = free_port()
+        self._spawn(
+            [str(Path(sys.executable).parent / "localstripe"), "--port", str(stripe_port),
+             "--from-scratch"],
+            {**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.stripe_url = f"http://127.0.0.1:{stripe_port}"
+        wait_until_up(f"{self.stripe_url}/js.stripe.com/v3/")
+        webhook_secret = "whsec_local_" + os.urandom(12).hex()
+        requests.post(
+            f"{self.stripe_url}/_config/webhooks/portal",
+            data={"url": f"{self.url}/api/webhooks/stripe", "secret": webhook_secret},
+            timeout=5,
+        ).raise_for_status()
+        sandbox = PayPalSandbox(PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET).start()
+        self.paypal = sandbox
+        self._stoppers.append(sandbox.stop)
+        webhook_id = sandbox.register_webhook(f"{self.url}/api/webhooks/paypal")
+        self.env.update(
+            {
+                "STRIPE_API_BASE": self.stripe_url,
+                "STRIPE_PUBLISHABLE_KEY": STRIPE_PUBLISHABLE_KEY,
+                "STRIPE_JS_URL": f"{self.stripe_url}/js.stripe.com/v3/",
+                "PAYPAL_API_BASE": sandbox.url,
+                "PAYPAL_ENABLED": "true",
+            }
+        )
+        os.environ.update(self.env)
+        settings = get_settings()
         client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
-        with contextlib.suppress(client.exceptions.ResourceExistsException):
-            client.create_secret(
-                Name=get_settings().cursor_secret_name, SecretString=os.urandom(32).hex()
-            )
+        client.put_secret_value(
+            SecretId=settings.stripe_secret_name,
+            SecretString=json.dumps(
+                {"secret_key": STRIPE_SECRET_KEY, "webhook_secret": webhook_secret}
+            ),
+        )
+        client.put_secret_value(
+            SecretId=settings.paypal_secret_name,
+            SecretString=json.dumps(
+                {"client_id": PAYPAL_CLIENT_ID, "client_secret": PAYPAL_CLIENT_SECRET,
+                 "webhook_id": webhook_id}
+            ),
+        )
 
     def _start_api(self) -> int:
         api_port = free_port()
@@ -158,7 +205,7 @@ class Stack:
     def _start_front(self, api_port: int) -> None:
         from local import front
 
-        server = front.start(self.port, api_port)
+        server = front.start(self.port, api_port, self.stripe_url)
         self._stoppers.append(server.shutdown)
 
     def _seed(self) -> None:
@@ -181,6 +228,7 @@ class Stack:
         try:
             endpoint = self._start_aws()
             self._provision(endpoint)
+            self._start_providers(endpoint)
             api_port = self._start_api()
             self._start_pump()
             self._start_front(api_port)

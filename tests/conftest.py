@@ -44,7 +44,6 @@ def aws_stack() -> Iterator[dict[str, str]]:
         }
         saved = {key: os.environ.get(key) for key in env}
         os.environ.update(env)
-        _create_cursor_secret(endpoint)
         yield env
         for key, value in saved.items():
             if value is None:
@@ -54,17 +53,6 @@ def aws_stack() -> Iterator[dict[str, str]]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def _create_cursor_secret(endpoint: str) -> None:
-    import boto3
-
-    from chalicelib.config import get_settings
-
-    get_settings.cache_clear()
-    boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION).create_secret(
-        Name=get_settings().cursor_secret_name, SecretString="test-cursor-key-" + "0" * 32
-    )
 
 
 @pytest.fixture()

@@ -79,10 +79,10 @@ const STATUS = {
   paid: ['bezahlt', 'paid'],
   void: ['storniert', 'void'],
 };
-function statusBadge(inv) {
+function statusBadge(inv, id) {
   const key = inv.status === 'open' && inv.overdue ? 'overdue' : inv.status;
   const [label, cls] = STATUS[key] || [String(inv.status), 'open'];
-  return h('span', { class: `badge badge-${cls}` }, label);
+  return h('span', { class: `badge badge-${cls}`, id, 'data-testid': 'invoice-status', 'data-status': inv.status }, label);
 }
 
 const PAY_STATUS = {
@@ -680,16 +680,10 @@ function viewReset(ctx) {
 // ---------------------------------------------------------------------------------------------
 // #/profil
 
-async function viewProfile(ctx) {
-  const p = await load(ctx, () => api('GET', '/profile'));
-  if (!p) return;
-  const s = p.store || {};
-  const a = s.address || {};
+function accountBanner(p) {
   const cur = p.currency || 'EUR';
-
-  let banner;
   if (p.account_status === 'blocked') {
-    banner = h('section', { class: 'banner banner-blocked', 'data-testid': 'account-banner', 'data-status': 'blocked', 'aria-labelledby': 'banner-title' },
+    return h('section', { class: 'banner banner-blocked', 'data-testid': 'account-banner', 'data-status': 'blocked', 'aria-labelledby': 'banner-title' },
       h('h2', { id: 'banner-title' }, 'Deine Kasse ist gesperrt'),
       h('p', null,
         p.blocked_since ? `Seit ${fmtDate(p.blocked_since)} ist dein Kassensystem gesperrt, ` : 'Dein Kassensystem ist gesperrt, ',
@@ -697,10 +691,19 @@ async function viewProfile(ctx) {
       h('p', null, 'Überfälliger Betrag: ', h('strong', { class: 'num' }, money(p.overdue_balance_cents, cur))),
       h('p', null, 'Sobald du die überfälligen Rechnungen bezahlst, wird deine Kasse sofort wieder freigeschaltet.'),
       h('p', null, h('a', { class: 'btn', href: '#/rechnungen?status=open' }, 'Offene Rechnungen ansehen')));
-  } else {
-    banner = h('section', { class: 'banner banner-active', 'data-testid': 'account-banner', 'data-status': 'active' },
-      h('p', null, h('strong', null, 'Dein Kassensystem ist freigeschaltet.')));
   }
+  return h('section', { class: 'banner banner-active', 'data-testid': 'account-banner', 'data-status': 'active' },
+    h('p', null, h('strong', null, 'Dein Kassensystem ist freigeschaltet.')));
+}
+
+async function viewProfile(ctx) {
+  const p = await load(ctx, () => api('GET', '/profile'));
+  if (!p) return;
+  const s = p.store || {};
+  const a = s.address || {};
+  const cur = p.currency || 'EUR';
+
+  const banner = accountBanner(p);
 
   const pm = p.payment_method;
   const pmText = pm
@@ -869,46 +872,62 @@ async function viewInvoice(ctx, id) {
       h('tr', null, h('th', { scope: 'row', colspan: '4' }, 'Umsatzsteuer'), h('td', { class: 'r num' }, money(inv.tax_cents, cur))),
       h('tr', { class: 'total' }, h('th', { scope: 'row', colspan: '4' }, 'Gesamtbetrag brutto'), h('td', { class: 'r num', 'data-testid': 'invoice-gross' }, money(inv.gross_cents, cur)))));
 
-  const payments = (inv.payments || []).length
-    ? h('section', { class: 'card flush', 'aria-labelledby': 'pay-h' },
-      h('h2', { id: 'pay-h', class: 'pad' }, 'Zahlungen'),
-      h('table', { class: 'stack payments' },
-        h('thead', null, h('tr', null,
-          h('th', { scope: 'col' }, 'Datum'),
-          h('th', { scope: 'col' }, 'Zahlungsart'),
-          h('th', { scope: 'col', class: 'r' }, 'Betrag'),
-          h('th', { scope: 'col' }, 'Status'))),
-        h('tbody', null, inv.payments.map((p) => h('tr', null,
-          h('td', { 'data-label': 'Datum' }, fmtDateTime(p.created_at)),
-          h('td', { 'data-label': 'Zahlungsart' }, `${PAY_METHOD[p.method] || p.method}${p.kind === 'autopay' ? ' (automatisch)' : ''}`),
-          h('td', { class: 'r num', 'data-label': 'Betrag' }, money(p.amount_cents, p.currency || cur)),
-          h('td', { 'data-label': 'Status' }, h('span', { class: `pay-status pay-${p.status}` }, PAY_STATUS[p.status] || p.status)))))))
-    : null;
-
   const isOverdue = inv.status === 'open' && inv.overdue;
   show(ctx, `Rechnung ${inv.number}`,
     h('p', { class: 'back' }, h('a', { href: lastListHash }, '← Alle Rechnungen')),
     h('div', { class: 'page-head' },
       h('h1', { tabindex: '-1', class: 'page-title' }, 'Rechnung ', h('span', { class: 'nowrap', 'data-testid': 'invoice-number' }, inv.number)),
-      statusBadge(inv)),
+      statusBadge(inv, 'inv-status')),
     h('section', { class: 'card', 'aria-label': 'Rechnungsdaten' },
-      h('dl', { class: 'facts cols' },
+      h('dl', { class: 'facts cols', id: 'inv-facts' },
         row('Rechnungsdatum', fmtDate(inv.issue_date)),
         row('Fällig am', h('span', { class: isOverdue ? 'due' : null }, fmtDate(inv.due_date))),
         inv.period ? row('Leistungszeitraum', fmtPeriod(inv.period)) : null,
         row('Beschreibung', inv.description || '—'),
         row('Gesamtbetrag', h('strong', { class: 'num' }, money(inv.gross_cents, cur))),
-        inv.paid_at ? row('Bezahlt am', fmtDate(inv.paid_at), 'invoice-paid-at') : null),
+        inv.paid_at ? paidAtRow(inv) : null),
       err,
       h('div', { class: 'actions' }, pdf,
         h('a', { class: 'btn btn-secondary', href: `#/support?invoice=${encodeURIComponent(inv.id)}` }, 'Frage zur Rechnung'))),
-    // Payment UI goes here (see renderPayBox).
-    h('section', { id: 'pay-box', class: 'pay-box', 'aria-live': 'polite' }),
+    // Payment UI (see renderPayBox).
+    h('section', { id: 'pay-box', class: 'pay-box', 'aria-labelledby': 'pay-title' }),
     h('section', { class: 'card flush', 'aria-labelledby': 'lines-h' },
       h('h2', { id: 'lines-h', class: 'pad' }, 'Positionen'),
       h('div', { class: 'scroll' }, lines)),
-    payments);
-  renderPayBox(inv);
+    h('div', { id: 'inv-payments' }, paymentsTable(inv)));
+  renderPayBox(inv, ctx);
+}
+
+const paidAtRow = (inv) => h('div', null, h('dt', null, 'Bezahlt am'), h('dd', { 'data-testid': 'invoice-paid-at' }, fmtDate(inv.paid_at)));
+
+function paymentsTable(inv) {
+  const cur = inv.currency || 'EUR';
+  if (!(inv.payments || []).length) return null;
+  return h('section', { class: 'card flush', 'aria-labelledby': 'pay-h' },
+    h('h2', { id: 'pay-h', class: 'pad' }, 'Zahlungen'),
+    h('table', { class: 'stack payments' },
+      h('thead', null, h('tr', null,
+        h('th', { scope: 'col' }, 'Datum'),
+        h('th', { scope: 'col' }, 'Zahlungsart'),
+        h('th', { scope: 'col', class: 'r' }, 'Betrag'),
+        h('th', { scope: 'col' }, 'Status'))),
+      h('tbody', null, inv.payments.map((p) => h('tr', { 'data-testid': 'payment-row', 'data-status': p.status },
+        h('td', { 'data-label': 'Datum' }, fmtDateTime(p.created_at)),
+        h('td', { 'data-label': 'Zahlungsart' }, `${PAY_METHOD[p.method] || p.method}${p.kind === 'autopay' ? ' (automatisch)' : ''}`),
+        h('td', { class: 'r num', 'data-label': 'Betrag' }, money(p.amount_cents, p.currency || cur)),
+        h('td', { 'data-label': 'Status' }, h('span', { class: `pay-status pay-${p.status}` }, PAY_STATUS[p.status] || p.status)))))));
+}
+
+// After a payment: status badge, "Bezahlt am" and the payments table follow the invoice in place.
+function updateInvoiceView(inv) {
+  document.getElementById('inv-status')?.replaceWith(statusBadge(inv, 'inv-status'));
+  const facts = document.getElementById('inv-facts');
+  const paidAt = facts?.querySelector('[data-testid="invoice-paid-at"]');
+  if (inv.paid_at && facts) {
+    if (paidAt) paidAt.textContent = fmtDate(inv.paid_at);
+    else facts.append(paidAtRow(inv));
+  }
+  document.getElementById('inv-payments')?.replaceChildren(...[paymentsTable(inv)].filter(Boolean));
 }
 
 // ============================= PAYMENT PLACEHOLDER (to be built) =============================

@@ -51,6 +51,7 @@ def _to_invoice(record: InvoiceRecord) -> Invoice:
         paid_at=record.paid_at,
         created_at=record.created_at,
         currency=record.currency,
+        active_payment_id=record.active_payment_id,
     )
 
 
@@ -95,7 +96,7 @@ class DynamoInvoiceRepository:
 
     def get(self, invoice_id: str) -> Invoice | None:
         try:
-            return _to_invoice(InvoiceRecord.get(invoice_id))
+            return _to_invoice(InvoiceRecord.get(invoice_id, consistent_read=True))
         except DoesNotExist:
             return None
 

@@ -43,6 +43,7 @@ class StoreRecord(Model):
     open_items: MapAttribute[str, Any] = MapAttribute(default=dict)
     autopay = BooleanAttribute(default=False)
     invitation_hash = UnicodeAttribute(null=True)
+    stripe_customer_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     closed_at = UTCDateTimeAttribute(null=True)
 
@@ -137,6 +138,8 @@ class InvoiceRecord(Model):
     store_status = UnicodeAttribute()
     list_key = UnicodeAttribute()
     paid_at = UTCDateTimeAttribute(null=True)
+    active_payment_id = UnicodeAttribute(null=True)
+    paid_by = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     by_store = ByStoreIndex()
@@ -173,4 +176,47 @@ class RateLimitRecord(Model):
 
     limit_key = UnicodeAttribute(hash_key=True)
     hits = NumberAttribute(default=0)
+    expires_at = NumberAttribute()
+
+
+class ByInvoiceIndex(GlobalSecondaryIndex["PaymentRecord"]):
+    class Meta:
+        index_name = "by_invoice"
+        projection = AllProjection()
+
+    invoice_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class PaymentRecord(Model):
+    class Meta:
+        table_name = _settings.table("payments")
+        region = _settings.region
+
+    payment_id = UnicodeAttribute(hash_key=True)
+    invoice_id = UnicodeAttribute()
+    store_id = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    method = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute()
+    provider_ref = UnicodeAttribute(null=True)
+    approve_url = UnicodeAttribute(null=True)
+    failure_code = UnicodeAttribute(null=True)
+    notified = BooleanAttribute(default=False)
+    # ISO text so the by_invoice index sorts by time
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    by_invoice = ByInvoiceIndex()
+
+
+class ProcessedEventRecord(Model):
+    class Meta:
+        table_name = _settings.table("processed_events")
+        region = _settings.region
+
+    event_id = UnicodeAttribute(hash_key=True)
+    processed_at = UTCDateTimeAttribute()
     expires_at = NumberAttribute()

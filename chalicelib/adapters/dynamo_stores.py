@@ -45,6 +45,7 @@ def to_store(record: StoreRecord) -> Store:
         open_items=_open_items(record.open_items.as_dict() if record.open_items else {}),
         autopay=bool(record.autopay),
         created_at=record.created_at,
+        stripe_customer_id=record.stripe_customer_id,
     )
 
 
@@ -89,6 +90,17 @@ class DynamoStoreRepository:
 
     def list_ids(self) -> list[str]:
         return [record.store_id for record in StoreRecord.scan(attributes_to_get=["store_id"])]
+
+    def set_customer_id(self, store_id: str, customer_id: str) -> str:
+        try:
+            StoreRecord(store_id=store_id).update(
+                actions=[StoreRecord.stripe_customer_id.set(customer_id)],
+                condition=StoreRecord.stripe_customer_id.does_not_exist(),
+            )
+        except UpdateError:
+            kept = StoreRecord.get(store_id, consistent_read=True).stripe_customer_id
+            return str(kept)
+        return customer_id
 
     def set_access(self, store_id: str, status: str, now: datetime) -> bool:
         blocked_since = now if status == "blocked" else None

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from chalicelib.domain.invoices import Invoice
+from chalicelib.domain.payments import Payment, failure_message
 from chalicelib.domain.stores import Store
 
 
@@ -52,7 +53,26 @@ def invoice_summary(invoice: Invoice, today: date) -> dict[str, Any]:
     }
 
 
-def invoice_detail(invoice: Invoice, today: date) -> dict[str, Any]:
+def payment(item: Payment) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "invoice_id": item.invoice_id,
+        "provider": item.provider,
+        "method": item.method,
+        "kind": item.kind,
+        "amount_cents": item.amount_cents,
+        "currency": item.currency,
+        "status": item.status.value,
+        "failure_code": item.failure_code,
+        "failure_message": failure_message(item.failure_code),
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }
+
+
+def invoice_detail(
+    invoice: Invoice, today: date, payments: list[Payment] | None = None
+) -> dict[str, Any]:
     body = invoice_summary(invoice, today)
     body["lines"] = [
         {
@@ -66,5 +86,5 @@ def invoice_detail(invoice: Invoice, today: date) -> dict[str, Any]:
         }
         for line in invoice.lines
     ]
-    body["payments"] = []
+    body["payments"] = [payment(p) for p in sorted(payments or [], key=lambda p: p.created_at)]
     return body

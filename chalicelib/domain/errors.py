@@ -95,3 +95,35 @@ class ConflictError(PortalError):
 class ServiceUnavailableError(PortalError):
     code = "service_unavailable"
     message = "Der Dienst ist gerade nicht erreichbar. Bitte versuche es gleich noch einmal."
+
+
+class InvoiceNotPayableError(PortalError):
+    code = "invoice_not_payable"
+    message = "Diese Rechnung kann gerade nicht bezahlt werden."
+
+
+class InvalidMethodError(PortalError):
+    code = "invalid_method"
+    message = "Diese Zahlungsart gibt es nicht. Wähle Kreditkarte oder PayPal."
+
+
+class PaymentNotFoundError(PortalError):
+    code = "payment_not_found"
+    message = "Zahlung nicht gefunden."
+
+
+class InvalidSignatureError(PortalError):
+    code = "invalid_signature"
+    message = "Die Signatur der Benachrichtigung ist ungültig."
+
+
+class InvalidPayloadError(PortalError):
+    code = "invalid_payload"
+    message = "Die Benachrichtigung ist nicht lesbar."
+
+
+class ProviderError(PortalError):
+    """The payment provider refused a request for a reason the owner can act on."""
+
+    code = "provider_error"
+    message = "Der Zahlungsanbieter hat die Anfrage abgelehnt."

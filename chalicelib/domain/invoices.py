@@ -93,6 +93,7 @@ class Invoice:
     paid_at: datetime | None = None
     created_at: datetime | None = None
     currency: str = CURRENCY
+    active_payment_id: str | None = None
 
     @property
     def totals(self) -> Totals:

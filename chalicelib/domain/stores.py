@@ -36,6 +36,7 @@ class Store:
     open_items: tuple[OpenItem, ...] = ()
     autopay: bool = False
     created_at: datetime | None = None
+    stripe_customer_id: str | None = None
 
     def open_balance_cents(self) -> int:
         return sum(item.gross_cents for item in self.open_items)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.services.ports import Mail
@@ -48,3 +49,17 @@ def support_confirmation_mail(to: str, subject: str, message: str) -> Mail:
         "Viele Grüße\ndein SIDES Support\n"
     )
     return Mail(to=to, subject=f"Deine Anfrage: {subject}", text=text)
+
+
+def receipt_mail(to: str, invoice: Any, amount_cents: int, paid_at: datetime) -> Mail:
+    from chalicelib.domain.money import format_eur
+
+    text = (
+        "Hallo,\n\n"
+        f"danke für deine Zahlung von {format_eur(amount_cents)} für die Rechnung "
+        f"{invoice.number}. Sie ist am {_local(paid_at)} bei uns eingegangen; die Rechnung ist "
+        "damit bezahlt.\n\n"
+        "Du findest sie jederzeit im Kundenportal.\n\n"
+        "Viele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(to=to, subject=f"Zahlung erhalten – Rechnung {invoice.number}", text=text)

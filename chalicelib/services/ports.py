@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain.invitations import Invitation
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
+from chalicelib.domain.payments import Payment, PaymentStatus
 from chalicelib.domain.stores import Store
 from chalicelib.domain.supplier import Supplier
 
@@ -66,6 +67,9 @@ class StoreRepository(Protocol):
         """Add a store and claim its e-mail atomically; raise EmailInUseError if taken."""
 
     def list_ids(self) -> list[str]: ...
+
+    def set_customer_id(self, store_id: str, customer_id: str) -> str:
+        """Remember the store's Stripe customer once; return the one that is kept."""
 
     def set_access(self, store_id: str, status: str, now: datetime) -> bool:
         """Set active/blocked; return False if it already had that status."""
@@ -207,3 +211,82 @@ class PayPalGateway(Protocol):
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
         """Ask PayPal's verify-webhook-signature API; False on FAILURE or missing headers."""
+
+
+class CardGateway(Protocol):
+    """Stripe: customers, PaymentIntents and webhook signatures."""
+
+    def ensure_customer(self, store_id: str, email: str, name: str) -> str:
+        """The store's Stripe customer id (created once, idempotently)."""
+
+    def create_intent(
+        self,
+        *,
+        payment_id: str,
+        amount_cents: int,
+        currency: str,
+        customer: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> ProviderPayment: ...
+
+    def attach_card_and_confirm(
+        self, intent_id: str, customer: str, token: str, idempotency_key: str
+    ) -> ProviderPayment:
+        """Store the tokenized card on the customer, put it on the intent and confirm."""
+
+    def get_intent(self, intent_id: str) -> ProviderPayment: ...
+
+    def cancel_intent(self, intent_id: str) -> ProviderPayment: ...
+
+    def parse_webhook(self, body: bytes, signature_header: str | None) -> Any:
+        """Verify the Stripe-Signature and return the event dict; InvalidSignatureError
+        or InvalidPayloadError otherwise."""
+
+
+class PaymentLedger(Protocol):
+    """Payments and the invoice states they drive, written together in transactions."""
+
+    def get(self, payment_id: str) -> Payment | None: ...
+
+    def list_for_invoice(self, invoice_id: str) -> list[Payment]: ...
+
+    def open(self, payment: Payment) -> None:
+        """Write the payment and move its invoice open → processing (active payment set);
+        raise InvoiceNotPayableError if the invoice is not open."""
+
+    def set_provider_ref(self, payment_id: str, ref: str, approve_url: str | None) -> Payment:
+        """Remember the provider's id once; a second, different ref is refused (ConflictError)."""
+
+    def mark(self, payment: Payment, status: PaymentStatus, now: datetime) -> Payment:
+        """Move a payment between open statuses (pending ↔ requires_action)."""
+
+    def settle_success(self, payment: Payment, now: datetime) -> bool:
+        """Payment → succeeded and its invoice → paid (store balance updated) in one
+        transaction; False if it already was."""
+
+    def settle_failure(
+        self, payment: Payment, status: PaymentStatus, failure_code: str | None, now: datetime
+    ) -> bool:
+        """Payment → failed/canceled and, if it was the invoice's active payment,
+        invoice processing → open; False if nothing changed."""
+
+    def mark_notified(self, payment_id: str) -> bool:
+        """Remember that the follow-ups of a success ran; False if already remembered."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainEvent:
+    detail_type: str
+    detail: dict[str, Any]
+
+
+class EventPublisher(Protocol):
+    def publish(self, events: Sequence[DomainEvent], source: str) -> None:
+        """Put events on the bus; raise ServiceUnavailableError unless every entry landed."""
+
+
+class ProcessedEvents(Protocol):
+    def seen(self, event_id: str) -> bool: ...
+
+    def remember(self, event_id: str, now: datetime) -> None: ...

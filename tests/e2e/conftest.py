@@ -229,7 +229,6 @@ def stack(e2e_tmp: Path) -> Iterator[dict[str, Any]]:
         ports |= _listening_ports(children)
         ports.add(urlsplit(state["env"]["AWS_ENDPOINT_URL"]).port or 0)
         assert urlsplit(state["url"]).port == port
-        print("E2E-DEBUG", ports, children, [_cmdline(p) for p in children])
         yield {**state, "state_file": str(state_file), "log": str(log)}
     finally:
         _stop(process)

@@ -1,0 +1,355 @@
+"""PayPal REST adapter: OAuth2 client credentials, Orders v2 and webhook verification."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from chalicelib.domain.errors import PortalError, ServiceUnavailableError
+from chalicelib.services.ports import ProviderPayment
+
+log = logging.getLogger("portal.paypal")
+
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 10.0
+# Refresh this long before PayPal's expires_in ends, so a token never expires in flight.
+TOKEN_MARGIN_S = 300.0
+
+ORDER_STATUS = {
+    "CREATED": "pending",
+    "SAVED": "pending",
+    "PAYER_ACTION_REQUIRED": "pending",
+    "APPROVED": "requires_action",
+    "COMPLETED": "succeeded",
+    "VOIDED": "canceled",
+}
+# A capture's status outranks its order's: PayPal documents COMPLETED orders whose only
+# capture was DECLINED. Refunds are a separate matter; the payment itself succeeded.
+CAPTURE_STATUS = {
+    "COMPLETED": "succeeded",
+    "PARTIALLY_REFUNDED": "succeeded",
+    "REFUNDED": "succeeded",
+    "PENDING": "pending",
+    "DECLINED": "failed",
+    "FAILED": "failed",
+}
+TRANSMISSION_HEADERS = {
+    "auth_algo": "paypal-auth-algo",
+    "cert_url": "paypal-cert-url",
+    "transmission_id": "paypal-transmission-id",
+    "transmission_sig": "paypal-transmission-sig",
+    "transmission_time": "paypal-transmission-time",
+}
+# Capture answers that mean "nothing (more) to capture": the order itself tells the truth.
+READ_ORDER_ISSUES = {"ORDER_ALREADY_CAPTURED", "ORDER_NOT_APPROVED", "ORDER_COMPLETED_OR_VOIDED"}
+
+
+class PayPalError(PortalError):
+    """PayPal refused a request, or answered in a shape we do not understand; no retry helps."""
+
+    code = "payment_provider_error"
+
+    def __init__(
+        self,
+        status: int | None = None,
+        name: str | None = None,
+        issue: str | None = None,
+        debug_id: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.status = status
+        self.error_name = name
+        self.issue = issue
+        self.debug_id = debug_id
+
+
+def cents_to_value(amount_cents: int) -> str:
+    """Integer cents as PayPal's decimal string: 5831 → "58.31", 5 → "0.05"."""
+    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents <= 0:
+        raise ValueError("amount_cents must be a positive integer")
+    return str(Decimal(amount_cents).scaleb(-2).quantize(Decimal("0.01")))
+
+
+def value_to_cents(value: str) -> int:
+    """PayPal's decimal string as integer cents, exactly; sub-cent values are refused."""
+    try:
+        cents = Decimal(value).scaleb(2)
+    except (InvalidOperation, TypeError) as exc:
+        raise ValueError(f"not an amount: {value!r}") from exc
+    if not cents.is_finite() or cents != cents.to_integral_value():
+        raise ValueError(f"not a whole number of cents: {value!r}")
+    return int(cents)
+
+
+def _status(order_status: str, capture: Mapping[str, Any] | None) -> tuple[str, str | None]:
+    if capture is None:
+        return ORDER_STATUS.get(order_status, "pending"), None
+    capture_status = str(capture.get("status", ""))
+    status = CAPTURE_STATUS.get(capture_status, "pending")
+    return status, f"capture_{capture_status.lower()}" if status == "failed" else None
+
+
+def _link(order: Mapping[str, Any], *rels: str) -> str | None:
+    for link in order.get("links") or []:
+        if link.get("rel") in rels:
+            return str(link["href"])
+    return None
+
+
+def payment_from_order(order: Mapping[str, Any]) -> ProviderPayment:
+    """Normalize an Orders v2 order (see `ProviderPayment` for the status mapping)."""
+    try:
+        unit = order["purchase_units"][0]
+        captures = (unit.get("payments") or {}).get("captures") or []
+        capture = captures[-1] if captures else None
+        amount = unit.get("amount") or (capture or {})["amount"]
+        status, failure_code = _status(str(order["status"]), capture)
+        return ProviderPayment(
+            provider_ref=str(order["id"]),
+            status=status,
+            amount_cents=value_to_cents(amount["value"]),
+            currency=str(amount["currency_code"]),
+            approve_url=_link(order, "approve", "payer-action"),
+            failure_code=failure_code,
+            custom_id=unit.get("custom_id") or (capture or {}).get("custom_id"),
+            capture_id=str(capture["id"]) if capture and status == "succeeded" else None,
+        )
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise PayPalError(name="UNEXPECTED_RESPONSE") from exc
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _issue(response: requests.Response) -> str | None:
+    details = _json_object(response).get("details")
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        issue = details[0].get("issue")
+        return str(issue) if issue is not None else None
+    return None
+
+
+class PayPalRestGateway:
+    """PayPalGateway over PayPal's REST API with one `requests.Session`.
+
+    The OAuth2 access token is cached (thread-safe) until shortly before it expires and
+    fetched again once when PayPal answers 401. Connection errors, timeouts, 429 and 5xx raise
+    `ServiceUnavailableError`; other refusals raise `PayPalError`. Amounts are integer cents
+    on our side and exact decimal strings on PayPal's.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        webhook_id: str,
+        *,
+        brand_name: str = "SIDES GmbH",
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        read_timeout: float = READ_TIMEOUT_S,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._webhook_id = webhook_id
+        self._brand_name = brand_name
+        self._timeout = (connect_timeout, read_timeout)
+        self._session = requests.Session()
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+
+    def close(self) -> None:
+        self._session.close()
+
+    # transport ------------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            response = self._session.request(
+                method, self._base_url + path, timeout=self._timeout, **kwargs
+            )
+            if response.status_code >= 500 or response.status_code == 429:
+                response.raise_for_status()
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.HTTPError,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            log.warning("PayPal unavailable for %s %s: %s", method, path, type(exc).__name__)
+            raise ServiceUnavailableError() from exc
+        return response
+
+    def _fetch_token(self) -> tuple[str, float]:
+        response = self._send(
+            "POST",
+            "/v1/oauth2/token",
+            auth=(self._client_id, self._client_secret),
+            data={"grant_type": "client_credentials"},
+            headers={"Accept": "application/json"},
+        )
+        if response.status_code != 200:
+            raise self._error("POST", "/v1/oauth2/token", response)
+        body = _json_object(response)
+        if not isinstance(body.get("access_token"), str):
+            raise PayPalError(status=response.status_code, name="UNEXPECTED_RESPONSE")
+        ttl = float(body.get("expires_in") or 0)
+        return body["access_token"], time.monotonic() + max(ttl - TOKEN_MARGIN_S, ttl / 2)
+
+    def _access_token(self) -> str:
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._token_expires_at:
+                self._token, self._token_expires_at = self._fetch_token()
+            return self._token
+
+    def _forget(self, token: str) -> None:
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        def send(token: str) -> requests.Response:
+            return self._send(
+                method,
+                path,
+                json=body,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/json",
+                    "Prefer": "return=representation",
+                    **(headers or {}),
+                },
+            )
+
+        token = self._access_token()
+        response = send(token)
+        if response.status_code == 401:
+            # PayPal may revoke a token before expires_in; one fresh token, then give up.
+            self._forget(token)
+            response = send(self._access_token())
+        return response
+
+    def _error(self, method: str, path: str, response: requests.Response) -> PayPalError:
+        body = _json_object(response)
+        name = body.get("name") or body.get("error")
+        error = PayPalError(response.status_code, name, _issue(response), body.get("debug_id"))
+        log.warning(
+            "PayPal refused %s %s: %s %s %s (debug_id %s)",
+            method,
+            path,
+            response.status_code,
+            error.error_name,
+            error.issue,
+            error.debug_id,
+        )
+        return error
+
+    def _order_path(self, order_id: str) -> str:
+        return f"/v2/checkout/orders/{quote(order_id, safe='')}"
+
+    # PayPalGateway --------------------------------------------------------------------------
+
+    def create_order(
+        self,
+        *,
+        payment_id: str,
+        invoice_number: str,
+        amount_cents: int,
+        currency: str,
+        return_url: str,
+        cancel_url: str,
+    ) -> ProviderPayment:
+        body = {
+            "intent": "CAPTURE",
+            "purchase_units": [
+                {
+                    "reference_id": payment_id,
+                    "custom_id": payment_id,
+                    "invoice_id": invoice_number,
+                    "description": f"Rechnung {invoice_number}",
+                    "amount": {
+                        "currency_code": currency.upper(),
+                        "value": cents_to_value(amount_cents),
+                    },
+                }
+            ],
+            "payment_source": {
+                "paypal": {
+                    "experience_context": {
+                        "brand_name": self._brand_name,
+                        "locale": "de-DE",
+                        "shipping_preference": "NO_SHIPPING",
+                        "user_action": "PAY_NOW",
+                        "return_url": return_url,
+                        "cancel_url": cancel_url,
+                    }
+                }
+            },
+        }
+        path = "/v2/checkout/orders"
+        response = self._call("POST", path, body, {"PayPal-Request-Id": f"order-{payment_id}"})
+        if response.status_code not in (200, 201):
+            raise self._error("POST", path, response)
+        return payment_from_order(response.json())
+
+    def get_order(self, order_id: str) -> ProviderPayment:
+        path = self._order_path(order_id)
+        response = self._call("GET", path)
+        if response.status_code != 200:
+            raise self._error("GET", path, response)
+        return payment_from_order(response.json())
+
+    def capture_order(self, order_id: str, request_id: str) -> ProviderPayment:
+        path = f"{self._order_path(order_id)}/capture"
+        response = self._call("POST", path, headers={"PayPal-Request-Id": request_id})
+        if response.status_code in (200, 201):
+            return payment_from_order(response.json())
+        issue = _issue(response) if response.status_code == 422 else None
+        if issue == "INSTRUMENT_DECLINED":
+            order = self.get_order(order_id)
+            return dataclasses.replace(order, status="failed", failure_code="instrument_declined")
+        if issue in READ_ORDER_ISSUES:
+            return self.get_order(order_id)
+        raise self._error("POST", path, response)
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        received = {name.lower(): value for name, value in headers.items()}
+        claim = {field: received.get(header) for field, header in TRANSMISSION_HEADERS.items()}
+        if not all(claim.values()):
+            return False
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return False
+        if not isinstance(event, dict):
+            return False
+        path = "/v1/notifications/verify-webhook-signature"
+        payload = {**claim, "webhook_id": self._webhook_id, "webhook_event": event}
+        response = self._call("POST", path, payload)
+        if response.status_code in (400, 422):
+            return False
+        if response.status_code != 200:
+            raise self._error("POST", path, response)
+        return _json_object(response).get("verification_status") == "SUCCESS"

@@ -1,0 +1,193 @@
+"""Stripe through the official SDK: customers, PaymentIntents, webhook signatures.
+
+Written for Stripe's documented behaviour. Emulators may ignore Idempotency-Key, so the
+callers never rely on it alone: every intent belongs to one payment row written first, and
+an intent is confirmed only while Stripe says it still needs confirming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import stripe
+
+from chalicelib.domain.errors import (
+    InvalidPayloadError,
+    InvalidSignatureError,
+    ServiceUnavailableError,
+)
+from chalicelib.domain.payments import PaymentStatus
+from chalicelib.services.ports import ProviderPayment
+
+TOLERANCE_S = 300
+_STATUS = {
+    "requires_payment_method": PaymentStatus.PENDING,
+    "requires_confirmation": PaymentStatus.PENDING,
+    "requires_capture": PaymentStatus.PENDING,
+    "processing": PaymentStatus.PENDING,
+    "requires_action": PaymentStatus.REQUIRES_ACTION,
+    "succeeded": PaymentStatus.SUCCEEDED,
+    "canceled": PaymentStatus.CANCELED,
+}
+
+
+def verify_signature(
+    body: bytes, header: str | None, secret: str, now: float, tolerance_s: int = TOLERANCE_S
+) -> None:
+    """Stripe-Signature: t=<unix>,v1=<hex hmac-sha256 of "t.body">[,v1=…]; any v1 may match.
+    Timestamps too far in the past or the future are both refused."""
+    if not header:
+        raise InvalidSignatureError()
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1" and value:
+            candidates.append(value)
+    if timestamp is None or not candidates or abs(now - timestamp) > tolerance_s:
+        raise InvalidSignatureError()
+    expected = hmac.new(
+        secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+        raise InvalidSignatureError()
+
+
+def _to_payment(intent: Any) -> ProviderPayment:
+    data = intent.to_dict() if hasattr(intent, "to_dict") else dict(intent)
+    error = data.get("last_payment_error") or {}
+    status = _STATUS.get(str(data.get("status")), PaymentStatus.PENDING)
+    # A failed attempt leaves the intent waiting for a new card; for us this attempt failed.
+    if data.get("status") == "requires_payment_method" and error:
+        status = PaymentStatus.FAILED
+    return ProviderPayment(
+        provider_ref=str(data["id"]),
+        status=status.value,
+        amount_cents=int(data["amount"]),
+        currency=str(data["currency"]).upper(),
+        client_secret=data.get("client_secret"),
+        failure_code=error.get("decline_code") or error.get("code") if error else None,
+        custom_id=(data.get("metadata") or {}).get("payment_id"),
+    )
+
+
+class StripeCardGateway:
+    """CardGateway on the stripe SDK (`StripeClient` pointed at the configured API base)."""
+
+    def __init__(
+        self,
+        secret_key: str,
+        webhook_secret: str,
+        api_base: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        bases: Any = {"api": api_base} if api_base else {}
+        self._client = stripe.StripeClient(secret_key, base_addresses=bases, max_network_retries=2)
+        self._webhook_secret = webhook_secret
+        self._now = clock
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            raise ServiceUnavailableError() from exc
+        except stripe.APIError as exc:
+            raise ServiceUnavailableError() from exc
+
+    def ensure_customer(self, store_id: str, email: str, name: str) -> str:
+        customer = self._call(
+            self._client.v1.customers.create,
+            params={"email": email, "name": name, "metadata": {"store_id": store_id}},
+            options={"idempotency_key": f"cus-{store_id}"},
+        )
+        return str(customer.id)
+
+    def create_intent(
+        self,
+        *,
+        payment_id: str,
+        amount_cents: int,
+        currency: str,
+        customer: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> ProviderPayment:
+        intent = self._call(
+            self._client.v1.payment_intents.create,
+            params={
+                "amount": amount_cents,
+                "currency": currency.lower(),
+                "customer": customer,
+                "metadata": dict(metadata),
+                "payment_method_types": ["card"],
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+        return _to_payment(intent)
+
+    def attach_card_and_confirm(
+        self, intent_id: str, customer: str, token: str, idempotency_key: str
+    ) -> ProviderPayment:
+        raw = self._call(self._client.v1.payment_intents.retrieve, intent_id)
+        current = _to_payment(raw)
+        # Confirm only what still needs confirming: a retry never charges twice.
+        if raw.status not in ("requires_payment_method", "requires_confirmation"):
+            return current
+        try:
+            card = self._client.v1.customers.payment_sources.create(
+                customer,
+                params={"source": token},
+                options={"idempotency_key": f"{idempotency_key}-src"},
+            )
+            self._client.v1.payment_intents.update(intent_id, params={"payment_method": card.id})
+            intent = self._client.v1.payment_intents.confirm(
+                intent_id, options={"idempotency_key": idempotency_key}
+            )
+        except stripe.CardError as exc:
+            return ProviderPayment(
+                provider_ref=intent_id,
+                status=PaymentStatus.FAILED.value,
+                amount_cents=current.amount_cents,
+                currency=current.currency,
+                client_secret=current.client_secret,
+                failure_code=getattr(exc, "code", None) or "card_declined",
+            )
+        except stripe.InvalidRequestError as exc:
+            return ProviderPayment(
+                provider_ref=intent_id,
+                status=PaymentStatus.FAILED.value,
+                amount_cents=current.amount_cents,
+                currency=current.currency,
+                failure_code=getattr(exc, "code", None) or "invalid_card",
+            )
+        except (stripe.APIConnectionError, stripe.APIError) as exc:
+            raise ServiceUnavailableError() from exc
+        return _to_payment(intent)
+
+    def get_intent(self, intent_id: str) -> ProviderPayment:
+        return _to_payment(self._call(self._client.v1.payment_intents.retrieve, intent_id))
+
+    def cancel_intent(self, intent_id: str) -> ProviderPayment:
+        try:
+            return _to_payment(self._client.v1.payment_intents.cancel(intent_id))
+        except stripe.InvalidRequestError:
+            return self.get_intent(intent_id)  # not cancelable any more: say what it is
+        except (stripe.APIConnectionError, stripe.APIError) as exc:
+            raise ServiceUnavailableError() from exc
+
+    def parse_webhook(self, body: bytes, signature_header: str | None) -> Any:
+        verify_signature(body, signature_header, self._webhook_secret, self._now())
+        try:
+            event = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidPayloadError() from exc
+        if not isinstance(event, dict) or "type" not in event or "id" not in event:
+            raise InvalidPayloadError()
+        return event

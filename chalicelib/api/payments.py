@@ -1,0 +1,102 @@
+"""Signed-in payment routes and the providers' webhook routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.api import http, presenters
+from chalicelib.api.signed_in import signed_in
+from chalicelib.bootstrap import get_container
+from chalicelib.domain.errors import PayloadTooLargeError
+from chalicelib.services.ports import Principal
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/invoices/{invoice_id}/payments", methods=["POST"], content_types=http.ACCEPTED_TYPES)
+@http.endpoint
+@signed_in(bp)
+def start_payment(principal: Principal, invoice_id: str) -> Response:
+    body = http.parse_json(
+        bp.current_request.raw_body, {"method": (str, True), "save_card": (bool, False)}
+    )
+    started = get_container().payments.start(principal.store_id, invoice_id, body["method"])
+    return http.json_response(
+        {
+            "payment_id": started.payment.id,
+            "provider": started.payment.provider,
+            "client_secret": started.client_secret,
+            "approve_url": started.approve_url,
+        },
+        status=201,
+    )
+
+
+@bp.route("/payments/{payment_id}/card", methods=["POST"], content_types=http.ACCEPTED_TYPES)
+@http.endpoint
+@signed_in(bp)
+def pay_by_card(principal: Principal, payment_id: str) -> Response:
+    body = http.parse_json(bp.current_request.raw_body, {"token": (str, True)})
+    token = http.check_length(body["token"], "token", 255)
+    step = get_container().payments.card(principal.store_id, payment_id, token)
+    return http.json_response(
+        {
+            "payment": presenters.payment(step.payment),
+            "client_secret": step.client_secret,
+            "requires_authentication": step.requires_authentication,
+        }
+    )
+
+
+@bp.route("/payments/{payment_id}/complete", methods=["POST"], content_types=http.ACCEPTED_TYPES)
+@http.endpoint
+@signed_in(bp)
+def complete_payment(principal: Principal, payment_id: str) -> Response:
+    http.parse_json(bp.current_request.raw_body, {})
+    payment = get_container().payments.complete(principal.store_id, payment_id)
+    return http.json_response(presenters.payment(payment))
+
+
+@bp.route("/payments/{payment_id}/cancel", methods=["POST"], content_types=http.ACCEPTED_TYPES)
+@http.endpoint
+@signed_in(bp)
+def cancel_payment(principal: Principal, payment_id: str) -> Response:
+    http.parse_json(bp.current_request.raw_body, {})
+    payment = get_container().payments.cancel(principal.store_id, payment_id)
+    return http.json_response(presenters.payment(payment))
+
+
+@bp.route("/payments/{payment_id}", methods=["GET"])
+@http.endpoint
+@signed_in(bp)
+def get_payment(principal: Principal, payment_id: str) -> Response:
+    payment = get_container().payments.get(principal.store_id, payment_id)
+    return http.json_response(presenters.payment(payment))
+
+
+def _raw_webhook_body() -> bytes:
+    raw: Any = bp.current_request.raw_body or b""
+    body = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    if len(body) > http.MAX_BODY_BYTES:
+        raise PayloadTooLargeError()
+    return body
+
+
+@bp.route("/webhooks/stripe", methods=["POST"], content_types=http.ACCEPTED_TYPES)
+@http.endpoint
+def stripe_webhook() -> Response:
+    body = _raw_webhook_body()
+    signature = bp.current_request.headers.get("stripe-signature")
+    get_container().webhooks.receive_stripe(body, signature)
+    return http.json_response({"received": True})
+
+
+@bp.route("/webhooks/paypal", methods=["POST"], content_types=http.ACCEPTED_TYPES)
+@http.endpoint
+def paypal_webhook() -> Response:
+    body = _raw_webhook_body()
+    headers = {k.lower(): v for k, v in bp.current_request.headers.items()}
+    get_container().webhooks.receive_paypal(headers, body)
+    return http.json_response({"received": True})
