@@ -30,7 +30,10 @@ def measure(module: str) -> tuple[list[float], list[str]]:
     for _ in range(RUNS):
         out = subprocess.run(
             [sys.executable, "-X", "frozen_modules=on", "-c", PROBE.format(module=module)],
-            cwd=ROOT, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         result = json.loads(out)
         times.append(result["ms"])

@@ -66,10 +66,11 @@ class _Forward(BaseHTTPRequestHandler):
 
 def _bulk_invoices(store_id: str, count: int) -> None:
     """Writes invoice rows directly (rendering 10,000 PDFs is not what this measures)."""
+    from datetime import UTC, date, datetime, timedelta
+
     from chalicelib.adapters.dynamo_invoices import _to_record
     from chalicelib.adapters.dynamo_models import InvoiceRecord
     from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus
-    from datetime import UTC, date, datetime, timedelta
 
     start = date(2000, 1, 1)
     now = datetime.now(UTC)
@@ -79,9 +80,12 @@ def _bulk_invoices(store_id: str, count: int) -> None:
             batch.save(
                 _to_record(
                     Invoice(
-                        id=f"inv_bulk_{store_id}_{i:05d}", store_id=store_id,
-                        number=f"RE-BULK-{i:06d}", issue_date=issued,
-                        due_date=issued + timedelta(days=14), period=None,
+                        id=f"inv_bulk_{store_id}_{i:05d}",
+                        store_id=store_id,
+                        number=f"RE-BULK-{i:06d}",
+                        issue_date=issued,
+                        due_date=issued + timedelta(days=14),
+                        period=None,
                         description="SIDES Kassenlizenz",
                         lines=(InvoiceLine("SIDES Kassenlizenz", 1, 4900, Decimal(19)),),
                         status=InvoiceStatus.PAID if i % 2 else InvoiceStatus.OPEN,
@@ -105,8 +109,10 @@ def _measure(client: Any, proxy: CountingProxy, token: str, path: str) -> int:
 def main() -> None:
     moto_port = free_port()
     moto = subprocess.Popen(
-        [sys.executable, "-m", "local.aws", "--port", str(moto_port)], cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "local.aws", "--port", str(moto_port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_until_up(f"http://127.0.0.1:{moto_port}/moto-api/data.json")
@@ -141,7 +147,9 @@ def run(proxy: CountingProxy) -> None:
             )
             _bulk_invoices(store_id, size - 1)
             for path in ("/api/profile", "/api/invoices", f"/api/invoices/{one.id}/pdf"):
-                rows.append((size, path.replace(one.id, "{id}"), _measure(client, proxy, token, path)))
+                rows.append(
+                    (size, path.replace(one.id, "{id}"), _measure(client, proxy, token, path))
+                )
     print(f"{'invoices':>9}  {'request':<28} AWS calls (budget <= 2)")
     for size, path, calls in rows:
         print(f"{size:>9}  GET {path:<24} {calls}")

@@ -1,6 +1,6 @@
 """The local AWS stand-in: one moto server process, with Cognito's e-mail delivery emulated.
 
-Two Cognito behaviours are brought closer to AWS here, in the stand-in, never in the app.
+A few behaviours are brought closer to AWS here, in the stand-in, never in the app.
 
 moto hands forgot-password codes back in a response header and accepts any code that
 does not look like its own. Real Cognito e-mails the code and rejects wrong ones, so this
@@ -95,10 +95,30 @@ def patch_cognito(mail_from: str) -> None:
     CognitoIdpBackend.confirm_forgot_password = confirm_forgot_password  # type: ignore[method-assign]
 
 
+def serialize_dynamodb_writes() -> None:
+    """DynamoDB decides conditional writes to an item one at a time; the moto server checks
+    the condition and writes without a lock, so two racing requests could both pass.
+    One lock around every write makes races here end as they do in AWS."""
+    import functools
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+
+
 def serve(port: int, mail_from: str) -> None:
     from moto.server import ThreadedMotoServer
 
     patch_cognito(mail_from)
+    serialize_dynamodb_writes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     stop = threading.Event()

@@ -383,7 +383,10 @@ class PayPalSandbox:
         server = _Server((self._host, port), self)
         self._server = server
         self._url = f"http://{self._host}:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, name="paypal-sandbox", daemon=True).start()
+        # A short poll interval keeps stop() fast; tests start and stop many sandboxes.
+        threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="paypal-sandbox", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -688,8 +691,7 @@ class PayPalSandbox:
             "status": "DECLINED" if declined else "COMPLETED",
             "amount": dict(order.unit["amount"]),
             "final_capture": True,
-            "custom_id": order.unit.get("custom_id"),
-            "invoice_id": order.unit.get("invoice_id"),
+            **{key: order.unit[key] for key in ("custom_id", "invoice_id") if key in order.unit},
             "create_time": now,
             "update_time": now,
             "links": [

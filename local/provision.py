@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import graphlib
-import secrets
 import json
+import secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, cast
@@ -403,9 +403,7 @@ _KINDS: dict[str, _Kind] = {
     "AWS::SQS::Queue": _Kind(_queue, _QUEUE),
     "AWS::SQS::QueuePolicy": _Kind(_queue_policy, ("Queues", "PolicyDocument")),
     "AWS::Events::Rule": _Kind(_rule, _RULE),
-    "AWS::SecretsManager::Secret": _Kind(
-        _secret, ("Name", "Description", "GenerateSecretString")
-    ),
+    "AWS::SecretsManager::Secret": _Kind(_secret, ("Name", "Description", "GenerateSecretString")),
 }
 
 

@@ -134,8 +134,12 @@ class Stack:
 
         stripe_port = free_port()
         self._spawn(
-            [str(Path(sys.executable).parent / "localstripe"), "--port", str(stripe_port),
-             "--from-scratch"],
+            [
+                str(Path(sys.executable).parent / "localstripe"),
+                "--port",
+                str(stripe_port),
+                "--from-scratch",
+            ],
             {**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.stripe_url = f"http://127.0.0.1:{stripe_port}"
@@ -171,8 +175,11 @@ class Stack:
         client.put_secret_value(
             SecretId=settings.paypal_secret_name,
             SecretString=json.dumps(
-                {"client_id": PAYPAL_CLIENT_ID, "client_secret": PAYPAL_CLIENT_SECRET,
-                 "webhook_id": webhook_id}
+                {
+                    "client_id": PAYPAL_CLIENT_ID,
+                    "client_secret": PAYPAL_CLIENT_SECRET,
+                    "webhook_id": webhook_id,
+                }
             ),
         )
 

@@ -74,3 +74,71 @@ def api(container: Any) -> Iterator[Any]:
 
     with Client(app) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def providers(aws_stack: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """localstripe and the PayPal sandbox, with their keys in Secrets Manager as in AWS."""
+    import json
+
+    import boto3
+
+    from chalicelib.config import get_settings
+    from local.paypal_sandbox import PayPalSandbox
+    from local.stack import (
+        PAYPAL_CLIENT_ID,
+        PAYPAL_CLIENT_SECRET,
+        STRIPE_SECRET_KEY,
+        free_port,
+        wait_until_up,
+    )
+
+    port = free_port()
+    stripe_url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "localstripe"), "--port", str(port), "--from-scratch"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    sandbox = PayPalSandbox(PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET).start()
+    try:
+        wait_until_up(f"{stripe_url}/js.stripe.com/v3/")
+        webhook_id = sandbox.register_webhook("http://127.0.0.1:9/unused")
+        os.environ.update(
+            {
+                "STRIPE_API_BASE": stripe_url,
+                "PAYPAL_API_BASE": sandbox.url,
+                "PAYPAL_ENABLED": "true",
+            }
+        )
+        get_settings.cache_clear()
+        settings = get_settings()
+        client = boto3.client("secretsmanager", region_name=REGION)
+        webhook_secret = "whsec_test_local_integration"
+        client.put_secret_value(
+            SecretId=settings.stripe_secret_name,
+            SecretString=json.dumps(
+                {"secret_key": STRIPE_SECRET_KEY, "webhook_secret": webhook_secret}
+            ),
+        )
+        client.put_secret_value(
+            SecretId=settings.paypal_secret_name,
+            SecretString=json.dumps(
+                {
+                    "client_id": PAYPAL_CLIENT_ID,
+                    "client_secret": PAYPAL_CLIENT_SECRET,
+                    "webhook_id": webhook_id,
+                }
+            ),
+        )
+        yield {
+            "stripe_url": stripe_url,
+            "stripe_webhook_secret": webhook_secret,
+            "paypal": sandbox,
+            "paypal_webhook_id": webhook_id,
+        }
+    finally:
+        sandbox.stop()
+        process.terminate()
+        process.wait(timeout=10)

@@ -254,7 +254,7 @@ class FakeInvitations:
             if invitation.token_hash in self.invitations:
                 raise ConflictError()
             previous = self.live.get(invitation.store_id)
-            if previous is not None:
+            if previous in self.invitations:  # the table's TTL may have removed it
                 self._set_status(previous, InvitationStatus.REVOKED, only_from=_LIVE)
             self.invitations[invitation.token_hash] = invitation
             self.live[invitation.store_id] = invitation.token_hash

@@ -284,6 +284,13 @@ function render() {
   const [path, query = ''] = raw.split('?');
   const params = new URLSearchParams(query);
 
+  if (pendingPaypal && signedIn()) {
+    const pp = pendingPaypal;
+    pendingPaypal = null;
+    firstRender = false;
+    finishPaypal(pp);
+    return;
+  }
   if (path === '' || path === '/') {
     navigate(signedIn() ? '#/profil' : '#/anmelden', true);
     return;
@@ -807,6 +814,24 @@ async function viewInvoices(ctx) {
 
   show(ctx, 'Rechnungen', ...header, h('div', { class: 'card flush' }, table), err,
     h('div', { class: 'actions center' }, more));
+  watchProcessing(ctx, tbody);
+}
+
+// Rows "in Bearbeitung" turn into "bezahlt" (or back to "offen") on their own, for a minute.
+function watchProcessing(ctx, tbody) {
+  let rounds = 0;
+  const tick = async () => {
+    const rows = [...tbody.querySelectorAll('tr[data-status="processing"]')];
+    if (!ctx.alive() || !rows.length || rounds++ >= 20) return;
+    await Promise.all(rows.map(async (tr) => {
+      try {
+        const inv = await api('GET', `/invoices/${encodeURIComponent(tr.dataset.id)}`);
+        if (ctx.alive() && inv.status !== 'processing') tr.replaceWith(invoiceRow(inv));
+      } catch { /* next round */ }
+    }));
+    setTimeout(tick, 3000);
+  };
+  setTimeout(tick, 3000);
 }
 
 function invoiceRow(inv) {
@@ -922,6 +947,7 @@ function paymentsTable(inv) {
 function updateInvoiceView(inv) {
   document.getElementById('inv-status')?.replaceWith(statusBadge(inv, 'inv-status'));
   const facts = document.getElementById('inv-facts');
+  if (!(inv.status === 'open' && inv.overdue)) facts?.querySelector('.due')?.classList.remove('due');
   const paidAt = facts?.querySelector('[data-testid="invoice-paid-at"]');
   if (inv.paid_at && facts) {
     if (paidAt) paidAt.textContent = fmtDate(inv.paid_at);
@@ -930,14 +956,547 @@ function updateInvoiceView(inv) {
   document.getElementById('inv-payments')?.replaceChildren(...[paymentsTable(inv)].filter(Boolean));
 }
 
-// ============================= PAYMENT PLACEHOLDER (to be built) =============================
-// renderPayBox(invoice) will fill <section id="pay-box"> on the invoice detail page with the
-// "Bezahlen" choices (Kreditkarte via Stripe.js, PayPal) for payable invoices
-// (status "open"; "processing" shows progress). It deliberately renders nothing yet.
-export function renderPayBox(invoice) {
+// ============================= Paying an invoice =============================================
+// Card through Stripe.js (loaded only when the owner picks card), PayPal by redirect. The
+// backend is the truth: after every provider step we ask it (/complete, GET invoice) instead
+// of trusting what the browser saw.
+
+const THREE_DS_MSG = 'Die Bestätigung (3-D Secure) wurde abgebrochen oder ist fehlgeschlagen. Die Rechnung ist weiter offen – du kannst es erneut versuchen.';
+const PAY_FAIL = {
+  card_declined: 'Deine Karte wurde abgelehnt. Bitte nutze eine andere Karte oder PayPal.',
+  insufficient_funds: 'Deine Karte ist nicht ausreichend gedeckt. Bitte nutze eine andere Karte oder PayPal.',
+  expired_card: 'Deine Karte ist abgelaufen. Bitte nutze eine andere Karte.',
+  incorrect_cvc: 'Die Prüfnummer (CVC) stimmt nicht.',
+  payment_intent_authentication_failure: THREE_DS_MSG,
+  authentication_failed: THREE_DS_MSG,
+  paypal_canceled: 'Du hast die Zahlung bei PayPal abgebrochen. Die Rechnung ist weiter offen.',
+  instrument_declined: 'PayPal hat die Zahlung abgelehnt. Bitte wähle bei PayPal eine andere Zahlungsquelle oder bezahle per Kreditkarte.',
+  canceled: 'Die Zahlung wurde abgebrochen. Die Rechnung ist weiter offen.',
+};
+const PAY_FAIL_ANY = 'Die Zahlung ist fehlgeschlagen. Bitte versuche es erneut oder wähle PayPal.';
+// Stripe.js error codes of the card field, in German whatever the browser language is.
+const CARD_ERR = {
+  incomplete_number: 'Die Kartennummer ist unvollständig.',
+  invalid_number: 'Die Kartennummer ist ungültig.',
+  incorrect_number: 'Die Kartennummer ist ungültig.',
+  incomplete_expiry: 'Das Ablaufdatum ist unvollständig.',
+  invalid_expiry_month: 'Das Ablaufdatum ist ungültig.',
+  invalid_expiry_year: 'Das Ablaufdatum ist ungültig.',
+  invalid_expiry_month_past: 'Das Ablaufdatum liegt in der Vergangenheit.',
+  invalid_expiry_year_past: 'Das Ablaufdatum liegt in der Vergangenheit.',
+  incomplete_cvc: 'Die Prüfnummer (CVC) ist unvollständig.',
+  invalid_cvc: 'Die Prüfnummer (CVC) ist ungültig.',
+  incomplete_zip: 'Die Postleitzahl ist unvollständig.',
+};
+
+const payRunning = new Set(); // invoice ids with a payment being started or confirmed in this tab
+let payNote = null; // outcome to show once on its invoice (after the PayPal round trip)
+let pendingPaypal = null; // {action, paymentId} taken from the PayPal return address
+let configP = null;
+let stripeJsP = null;
+let stripeApi = null; // [publishable key, Stripe instance]
+const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
+const enc = encodeURIComponent;
+const isOpenPayment = (p) => p.status === 'pending' || p.status === 'requires_action';
+
+function payFailText(p) {
+  if (p && p.failure_message) return p.failure_message;
+  const code = p && (p.failure_code || (p.status === 'canceled' ? (p.method === 'paypal' ? 'paypal_canceled' : 'canceled') : ''));
+  return PAY_FAIL[code] || PAY_FAIL_ANY;
+}
+// Stripe's own validation and card messages follow the browser language; anything else
+// (a failed request, a script error) is not for the owner's eyes.
+const cardErrText = (e) => (e && (CARD_ERR[e.code] || (/^(validation|card)_error$/.test(e.type) && e.message)))
+  || 'Bitte prüfe deine Kartendaten.';
+
+function latestPayment(inv) {
+  return (inv.payments || []).reduce((a, p) => (!a || String(p.created_at) > String(a.created_at) ? p : a), null);
+}
+
+function safeUrl(u) {
+  try {
+    const url = new URL(u, location.href);
+    return /^https?:$/.test(url.protocol) ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function getConfig() {
+  if (!configP) configP = publicApi('GET', '/config').catch((e) => { configP = null; throw e; });
+  return configP;
+}
+
+// Stripe.js only when the owner chooses card: one <script>, added once (CSP allows its origin).
+function loadStripeJs(url) {
+  if (!stripeJsP) {
+    stripeJsP = new Promise((resolve, reject) => {
+      if (typeof window.Stripe === 'function') {
+        resolve(window.Stripe);
+        return;
+      }
+      const s = document.createElement('script');
+      s.src = url;
+      s.async = true;
+      s.addEventListener('load', () => (typeof window.Stripe === 'function' ? resolve(window.Stripe) : reject(new Error('Stripe.js'))));
+      s.addEventListener('error', () => { s.remove(); reject(new Error('Stripe.js')); });
+      document.head.append(s);
+    }).catch((e) => { stripeJsP = null; throw e; });
+  }
+  return stripeJsP;
+}
+
+async function stripeFor(cfg) {
+  const StripeJs = await loadStripeJs(cfg.stripe_js_url);
+  if (!stripeApi || stripeApi[0] !== cfg.stripe_publishable_key) {
+    stripeApi = [cfg.stripe_publishable_key, StripeJs(cfg.stripe_publishable_key)];
+  }
+  return stripeApi[1];
+}
+
+// --- Building blocks of the pay box ---
+
+const spinner = () => h('span', { class: 'spinner', 'aria-hidden': 'true' });
+
+function msgP(msg, kind = 'error') {
+  if (!msg) return null;
+  return kind === 'error'
+    ? h('p', { class: 'form-error', role: 'alert', 'data-testid': 'pay-error' }, msg)
+    : h('p', { class: 'pay-info', role: 'status', 'data-testid': 'pay-info' }, msg);
+}
+
+// Replaces the box content; every call starts a new "step", which ends older polls.
+function setBox(pb, title, ...kids) {
+  pb.step += 1;
+  if (!title) pb.box.replaceChildren();
+  else pb.box.replaceChildren(h('div', { class: 'card pay-card' }, h('h2', { id: 'pay-title', tabindex: '-1' }, title), ...kids));
+  return pb.step;
+}
+
+// Move focus along when it was in the box (or lost with a removed button), not when the
+// owner is elsewhere on the page.
+const focusWasHere = (pb) => pb.box.contains(document.activeElement) || document.activeElement === document.body;
+
+// UI controls shared by the card form and the PayPal choice.
+function flowUi(buttons, progress, error, main) {
+  return {
+    progress(text) {
+      progress.replaceChildren(...(text ? [spinner(), text] : []));
+      progress.hidden = !text;
+    },
+    error: (text) => formError(error, text),
+    lock(on) {
+      for (const b of buttons) b.disabled = on;
+      if (on) main.setAttribute('aria-busy', 'true');
+      else main.removeAttribute('aria-busy');
+    },
+  };
+}
+
+export function renderPayBox(invoice, ctx) {
   const box = document.getElementById('pay-box');
   if (!box || !invoice) return;
-  // Intentionally empty for now.
+  const pb = { box, inv: invoice, step: 0, wasBlocked: null, alive: () => box.isConnected && (!ctx || ctx.alive()) };
+  const note = payNote && payNote.invoiceId === invoice.id ? payNote : null;
+  if (note) {
+    payNote = null;
+    pb.wasBlocked = note.wasBlocked;
+  }
+  if (payRunning.has(invoice.id)) stepProcessing(pb);
+  else if (note) outcome(pb, note.payment, true);
+  else payState(pb);
+}
+
+// The view that fits the invoice's status; msg is the reason we are showing it again.
+function payState(pb, msg) {
+  const st = pb.inv.status;
+  if (st === 'open') stepStart(pb, msg);
+  else if (st === 'processing') stepProcessing(pb, msg);
+  else if (st === 'paid') stepPaid(pb, msg);
+  else if (msg) setBox(pb, 'Zahlung', msgP(msg));
+  else setBox(pb, null);
+}
+
+function stepStart(pb, msg, focus) {
+  const inv = pb.inv;
+  const btn = h('button', { type: 'button', class: 'btn', 'data-testid': 'pay-now' }, 'Jetzt bezahlen');
+  btn.addEventListener('click', () => stepChoice(pb));
+  setBox(pb, 'Rechnung bezahlen',
+    msgP(msg),
+    h('p', null, inv.overdue ? 'Diese Rechnung ist überfällig. ' : '', 'Zu zahlen: ',
+      h('strong', { class: 'num' }, money(inv.gross_cents, inv.currency))),
+    h('div', { class: 'actions' }, btn));
+  if (focus) btn.focus();
+  getConfig().catch(() => {}); // warm up for the choice
+}
+
+async function stepChoice(pb) {
+  const inv = pb.inv;
+  const step = setBox(pb, 'Wie möchtest du bezahlen?', h('p', { class: 'loading' }, spinner(), 'Wird geladen …'));
+  let cfg;
+  try {
+    cfg = await getConfig();
+  } catch (e) {
+    if (pb.step === step && pb.alive()) stepFailed(pb, e.message, true);
+    return;
+  }
+  if (pb.step !== step || !pb.alive()) return;
+  const card = h('button', { type: 'button', class: 'btn pay-opt', 'data-testid': 'pay-method-card' }, 'Kreditkarte');
+  const paypal = cfg.paypal_enabled
+    ? h('button', { type: 'button', class: 'btn pay-opt', 'data-testid': 'pay-method-paypal' }, 'PayPal') : null;
+  const back = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'pay-abort' }, 'Abbrechen');
+  const progress = h('p', { class: 'pay-progress', 'data-testid': 'pay-progress', role: 'status', hidden: true });
+  const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'pay-error', hidden: true });
+  const ui = flowUi([card, paypal, back].filter(Boolean), progress, error, paypal || card);
+  card.addEventListener('click', () => { if (!payRunning.has(inv.id)) stepCard(pb, cfg); });
+  paypal?.addEventListener('click', () => runPaypal(pb, ui));
+  back.addEventListener('click', () => { if (!payRunning.has(inv.id)) stepStart(pb, null, true); });
+  setBox(pb, 'Wie möchtest du bezahlen?',
+    h('p', null, 'Zu zahlen: ', h('strong', { class: 'num' }, money(inv.gross_cents, inv.currency))),
+    h('div', { class: 'pay-opts', role: 'group', 'aria-labelledby': 'pay-title' }, card, paypal),
+    error, progress,
+    h('div', { class: 'actions' }, back));
+  card.focus();
+}
+
+async function stepCard(pb, cfg) {
+  const inv = pb.inv;
+  const step = setBox(pb, 'Mit Kreditkarte bezahlen', h('p', { class: 'loading' }, spinner(), 'Kartenformular wird geladen …'));
+  let stripe;
+  try {
+    stripe = await stripeFor(cfg);
+  } catch {
+    if (pb.step === step && pb.alive()) stepFailed(pb, 'Das Kartenformular konnte nicht geladen werden. Bitte versuche es erneut oder wähle PayPal.', true);
+    return;
+  }
+  if (pb.step !== step || !pb.alive()) return;
+
+  const mount = h('div', { id: 'card-element', class: 'card-input', 'data-testid': 'card-element', role: 'group', 'aria-labelledby': 'card-label' });
+  const cardErr = h('p', { id: 'card-error', class: 'card-error', 'data-testid': 'card-error', role: 'alert', hidden: true });
+  const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'pay-error', hidden: true });
+  const progress = h('p', { class: 'pay-progress', 'data-testid': 'pay-progress', role: 'status', hidden: true });
+  const submit = h('button', { type: 'submit', class: 'btn', 'data-testid': 'pay-submit' }, `${money(inv.gross_cents, inv.currency)} bezahlen`);
+  const back = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'pay-back' }, 'Andere Zahlungsart');
+  const form = h('form', { novalidate: true, class: 'pay-form' },
+    h('div', { class: 'field' }, h('span', { id: 'card-label', class: 'label' }, 'Kartendaten'), mount, cardErr),
+    h('p', { class: 'hint' }, 'Deine Kartendaten gehen direkt an unseren Zahlungsdienstleister Stripe, nicht an SIDES.'),
+    error, progress,
+    h('div', { class: 'actions' }, submit, back));
+  setBox(pb, 'Mit Kreditkarte bezahlen', form);
+
+  const card = stripe.elements().create('card', { hidePostalCode: true, style: { base: { fontSize: '16px', color: '#1c2233' } } });
+  card.mount(mount);
+  const ui = flowUi([submit, back], progress, error, submit);
+  ui.cardError = (text) => formError(cardErr, text);
+  // The stand-in calls the handler without an event; real Stripe.js passes {error, complete, …}.
+  card.on('change', (ev) => { if (!payRunning.has(inv.id)) ui.cardError(ev && ev.error ? cardErrText(ev.error) : ''); });
+  back.addEventListener('click', () => { if (!payRunning.has(inv.id)) stepChoice(pb); });
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    runCard(pb, stripe, card, ui);
+  });
+  pb.box.querySelector('#pay-title').focus();
+}
+
+async function runCard(pb, stripe, card, ui) {
+  const inv = pb.inv;
+  if (payRunning.has(inv.id)) return; // a second click never starts a second payment
+  payRunning.add(inv.id);
+  ui.lock(true);
+  ui.cardError('');
+  ui.error('');
+  ui.progress('Zahlung wird ausgeführt …');
+  watchAccount(pb);
+  let paymentId = null;
+  try {
+    // Token first: a typo in the card number never opens a payment or touches the invoice.
+    const tok = await Promise.resolve().then(() => stripe.createToken(card)).catch((e) => ({ error: e }));
+    if (!tok || tok.error || !tok.token) {
+      ui.progress('');
+      ui.lock(false);
+      ui.cardError(cardErrText(tok && tok.error));
+      return;
+    }
+    let start;
+    try {
+      start = await api('POST', `/invoices/${enc(inv.id)}/payments`, { method: 'card' });
+    } catch (e) {
+      if (!e.silent) await startFailed(pb, e, ui);
+      return;
+    }
+    paymentId = start.payment_id;
+    const res = await api('POST', `/payments/${enc(paymentId)}/card`, { token: tok.token.id });
+    let payment = res.payment;
+    if (res.requires_authentication) {
+      ui.progress('Bitte bestätige die Zahlung bei deiner Bank (3-D Secure) …');
+      try {
+        await stripe.confirmCardPayment(res.client_secret);
+      } catch { /* whatever happened, the backend asks Stripe next */ }
+      ui.progress('Zahlung wird ausgeführt …');
+      payment = await api('POST', `/payments/${enc(paymentId)}/complete`);
+    }
+    if (pb.alive()) outcome(pb, payment, focusWasHere(pb));
+  } catch (e) {
+    if (!e.silent) await cardTrouble(pb, paymentId, e, ui);
+  } finally {
+    payRunning.delete(inv.id);
+  }
+}
+
+// A call after the payment was opened failed.
+async function cardTrouble(pb, paymentId, e, ui) {
+  if (!paymentId) {
+    ui.progress('');
+    ui.lock(false);
+    ui.error(e.message);
+    return;
+  }
+  if (e.status === 0 || e.status >= 500) {
+    // Unknown whether the card was charged: the backend asks Stripe.
+    try {
+      const p = await api('POST', `/payments/${enc(paymentId)}/complete`);
+      if (pb.alive()) outcome(pb, p, focusWasHere(pb));
+    } catch (e2) {
+      if (!e2.silent && pb.alive()) stepProcessing(pb, null, focusWasHere(pb));
+    }
+    return;
+  }
+  // Refused (e.g. the card was declined): give the invoice back and say why.
+  try {
+    await api('POST', `/payments/${enc(paymentId)}/cancel`);
+  } catch (e2) {
+    if (e2.silent) return;
+  }
+  await refreshInvoice(pb);
+  if (pb.alive()) stepFailed(pb, e.message, focusWasHere(pb));
+}
+
+async function runPaypal(pb, ui) {
+  const inv = pb.inv;
+  if (payRunning.has(inv.id)) return;
+  payRunning.add(inv.id);
+  ui.lock(true);
+  ui.error('');
+  ui.progress('Weiter zu PayPal …');
+  try {
+    const start = await api('POST', `/invoices/${enc(inv.id)}/payments`, { method: 'paypal' });
+    const url = safeUrl(start.approve_url);
+    if (url) {
+      location.assign(url); // the payment id comes back in the return address
+      return;
+    }
+    await api('POST', `/payments/${enc(start.payment_id)}/cancel`).catch(() => {});
+    await refreshInvoice(pb);
+    if (pb.alive()) stepFailed(pb, FALLBACK_MSG, true);
+  } catch (e) {
+    if (!e.silent) await startFailed(pb, e, ui);
+  } finally {
+    payRunning.delete(inv.id);
+  }
+}
+
+// Opening the payment failed: 409/404 mean the invoice changed under us, so show it as it is now.
+async function startFailed(pb, e, ui) {
+  if (e.status === 409 || e.status === 404) {
+    await refreshInvoice(pb);
+    if (pb.alive()) {
+      payState(pb, e.message);
+      pb.box.querySelector('[data-testid="pay-error"], button')?.focus();
+    }
+    return;
+  }
+  ui.progress('');
+  ui.lock(false);
+  ui.error(e.message);
+}
+
+async function refreshInvoice(pb) {
+  try {
+    const inv = await api('GET', `/invoices/${enc(pb.inv.id)}`);
+    if (!pb.alive()) return;
+    pb.inv = inv;
+    updateInvoiceView(inv);
+  } catch { /* keep what we have */ }
+}
+
+function outcome(pb, payment, focus) {
+  if (payment && (payment.status === 'failed' || payment.status === 'canceled')) {
+    refreshInvoice(pb); // badge and payments table follow; the box shows the reason now
+    stepFailed(pb, payFailText(payment), focus);
+  } else {
+    stepProcessing(pb, null, focus);
+  }
+}
+
+function stepFailed(pb, msg, focus) {
+  const retry = h('button', { type: 'button', class: 'btn', 'data-testid': 'pay-retry' }, 'Erneut versuchen');
+  retry.addEventListener('click', () => stepChoice(pb));
+  setBox(pb, 'Zahlung nicht abgeschlossen', msgP(msg), h('div', { class: 'actions' }, retry));
+  if (focus) retry.focus();
+}
+
+function stepProcessing(pb, msg, focus) {
+  const status = h('p', { class: 'pay-processing', 'data-testid': 'pay-processing', role: 'status', tabindex: '-1' },
+    spinner(), 'Zahlung wird verarbeitet …');
+  const last = latestPayment(pb.inv);
+  // Back from PayPal without finishing there (browser back button): let the owner start over.
+  const stuck = last && last.method === 'paypal' && last.kind !== 'autopay' && isOpenPayment(last) && !payRunning.has(pb.inv.id);
+  const step = setBox(pb, 'Zahlung läuft',
+    msgP(msg),
+    status,
+    h('p', { class: 'hint' }, 'Das dauert meist nur wenige Sekunden. Die Seite aktualisiert sich von selbst.'),
+    stuck ? [h('p', null, 'Du hast die Zahlung bei PayPal nicht abgeschlossen? Dann brich sie hier ab und starte neu.'),
+      h('div', { class: 'actions' }, cancelButton(pb, last))] : null);
+  if (focus) status.focus();
+  pollInvoice(pb, step);
+}
+
+async function pollInvoice(pb, step) {
+  const until = Date.now() + 60000;
+  for (let i = 0; ; i += 1) {
+    await sleep(i ? 1000 : 300);
+    if (pb.step !== step || !pb.alive()) return;
+    let inv = null;
+    try {
+      inv = await api('GET', `/invoices/${enc(pb.inv.id)}`);
+    } catch (e) {
+      if (e.silent) return;
+    }
+    if (pb.step !== step || !pb.alive()) return;
+    if (inv) {
+      pb.inv = inv;
+      updateInvoiceView(inv);
+      if (inv.status === 'paid') {
+        stepSuccess(pb, focusWasHere(pb));
+        return;
+      }
+      if (inv.status !== 'processing' && !payRunning.has(inv.id)) {
+        const last = latestPayment(inv);
+        if (inv.status === 'open' && last && (last.status === 'failed' || last.status === 'canceled')) stepFailed(pb, payFailText(last), focusWasHere(pb));
+        else payState(pb);
+        return;
+      }
+    }
+    if (Date.now() > until) {
+      stepSlow(pb);
+      return;
+    }
+  }
+}
+
+function stepSlow(pb) {
+  const check = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'pay-check' }, 'Status prüfen');
+  check.addEventListener('click', () => stepProcessing(pb, null, true));
+  const last = latestPayment(pb.inv);
+  setBox(pb, 'Zahlung läuft',
+    h('p', { class: 'pay-info', role: 'status', 'data-testid': 'pay-slow' },
+      'Die Zahlung ist noch nicht bestätigt. Das kann ein paar Minuten dauern – schau später noch einmal vorbei.'),
+    h('div', { class: 'actions' }, check,
+      last && last.kind !== 'autopay' && isOpenPayment(last) ? cancelButton(pb, last) : null));
+}
+
+function cancelButton(pb, payment) {
+  const btn = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'pay-cancel' }, 'Zahlung abbrechen');
+  btn.addEventListener('click', async () => {
+    if (btn.disabled) return;
+    busy(btn, 'Wird abgebrochen …');
+    let msg = null;
+    try {
+      msg = payFailText(await api('POST', `/payments/${enc(payment.id)}/cancel`));
+    } catch (e) {
+      if (e.silent) return;
+      msg = e.message;
+    }
+    await refreshInvoice(pb);
+    if (!pb.alive()) return;
+    if (pb.inv.status === 'open') stepFailed(pb, msg, true);
+    else payState(pb, msg);
+  });
+  return btn;
+}
+
+function stepSuccess(pb, focus) {
+  const inv = pb.inv;
+  const extra = h('div');
+  const done = h('div', { class: 'pay-done', 'data-testid': 'pay-success', role: 'status', tabindex: '-1' },
+    h('p', { class: 'pay-done-title' }, 'Bezahlt – danke!'),
+    h('p', null, `Deine Zahlung über ${money(inv.gross_cents, inv.currency)} ist eingegangen.`),
+    extra);
+  setBox(pb, 'Zahlung', done);
+  if (focus) done.focus();
+  refreshAccount(pb, extra);
+}
+
+function stepPaid(pb, msg) {
+  setBox(pb, 'Zahlung',
+    msgP(msg, 'info'),
+    h('p', { class: 'pay-paid', 'data-testid': 'pay-paid' }, pb.inv.paid_at ? `Bezahlt am ${fmtDate(pb.inv.paid_at)}` : 'Bezahlt'));
+}
+
+// Remember whether the till was blocked before paying, to say so when it is free again.
+function watchAccount(pb) {
+  if (pb.wasBlocked != null) return;
+  api('GET', '/profile').then((p) => { pb.wasBlocked = p.account_status === 'blocked'; }, () => {});
+}
+
+// After a payment the account may be unblocked (the backend does that at once or within
+// seconds): refresh any account banner on screen and tell the owner.
+async function refreshAccount(pb, slot) {
+  let p = null;
+  for (let i = 0; i < 6; i += 1) {
+    try {
+      p = await api('GET', '/profile');
+    } catch {
+      return;
+    }
+    document.querySelector('[data-testid="account-banner"]')?.replaceWith(accountBanner(p));
+    if (p.account_status !== 'blocked' || !pb.wasBlocked || !pb.alive()) break;
+    await sleep(1000);
+  }
+  if (!pb.alive() || !pb.wasBlocked) return;
+  if (p.account_status !== 'blocked') {
+    slot.append(h('p', { class: 'pay-unblocked', 'data-testid': 'pay-unblocked' }, 'Deine Kasse ist wieder freigeschaltet.'));
+  } else if (Number(p.overdue_balance_cents) > 0) {
+    slot.append(h('p', { 'data-testid': 'pay-still-blocked' }, 'Deine Kasse bleibt gesperrt, bis alle überfälligen Rechnungen bezahlt sind. ',
+      h('a', { href: '#/rechnungen?status=open' }, 'Offene Rechnungen ansehen')));
+  }
+}
+
+// Back from PayPal (/?paypal=return|cancel&payment=…): finish or cancel, then show the invoice.
+async function finishPaypal(pp) {
+  const seq = ++renderSeq;
+  updateNav('');
+  notify('');
+  showLoading(pp.action === 'return' ? 'Deine PayPal-Zahlung wird abgeschlossen …' : 'Einen Moment bitte …');
+  const path = `/payments/${enc(pp.paymentId)}`;
+  let wasBlocked = null;
+  let payment = null;
+  try {
+    if (pp.action === 'return') {
+      wasBlocked = await api('GET', '/profile').then((p) => p.account_status === 'blocked', (e) => { if (e.silent) throw e; return null; });
+    }
+    payment = await api('POST', `${path}/${pp.action === 'return' ? 'complete' : 'cancel'}`);
+  } catch (e) {
+    if (e.silent) {
+      pendingPaypal = pp; // after signing in again
+      return;
+    }
+    try {
+      payment = await api('GET', path);
+    } catch (e2) {
+      if (e2.silent) {
+        pendingPaypal = pp;
+        return;
+      }
+      if (seq !== renderSeq) return;
+      flash(e.message, 'error');
+      navigate('#/rechnungen', true);
+      return;
+    }
+  }
+  if (seq !== renderSeq) return; // the owner went elsewhere meanwhile
+  payNote = { invoiceId: payment.invoice_id, payment, wasBlocked };
+  navigate(`#/rechnungen/${enc(payment.invoice_id)}`, true);
 }
 // =============================================================================================
 
@@ -1049,6 +1608,21 @@ function boot() {
     $main().focus();
   });
   window.addEventListener('hashchange', render);
+  // Back from a payment page via the browser's back button: show the current state, not the
+  // "Weiter zu PayPal …" the page was frozen with.
+  window.addEventListener('pageshow', (ev) => {
+    if (!ev.persisted) return;
+    payRunning.clear();
+    render();
+  });
+  const q = new URLSearchParams(location.search);
+  if (q.has('paypal')) {
+    const action = q.get('paypal');
+    const paymentId = q.get('payment');
+    if ((action === 'return' || action === 'cancel') && paymentId) pendingPaypal = { action, paymentId };
+    // PayPal's token and PayerID do not stay in the address bar or the history.
+    history.replaceState(null, '', `${location.pathname}${location.hash}`);
+  }
   if (getRT()) refreshTokens().catch(() => {}); // refresh first; signed-in calls await it
   render();
 }

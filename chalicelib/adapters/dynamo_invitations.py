@@ -60,7 +60,7 @@ class DynamoInvitationRepository:
                         else StoreRecord.invitation_hash.does_not_exist()
                     ),
                 )
-                if previous:
+                if previous and self._still_live(previous):
                     transaction.update(
                         InvitationRecord(token_hash=previous),
                         actions=[InvitationRecord.status.set(InvitationStatus.REVOKED.value)],
@@ -70,6 +70,14 @@ class DynamoInvitationRepository:
                     )
         except TransactWriteError as exc:
             raise ConflictError() from exc
+
+    def _still_live(self, token_hash: str) -> bool:
+        # Used, revoked or already purged links need no revoking (and would fail the check).
+        current = self.get(token_hash)
+        return current is not None and current.status in (
+            InvitationStatus.PENDING,
+            InvitationStatus.ACCEPTING,
+        )
 
     def claim(self, token_hash: str, now: datetime, lease_until: datetime) -> Invitation:
         record = InvitationRecord(token_hash=token_hash)

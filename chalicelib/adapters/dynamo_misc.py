@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from pynamodb.exceptions import PutError
+
 from chalicelib.adapters.dynamo_models import RateLimitRecord, SupportRequestRecord
+from chalicelib.domain.errors import ConflictError
 from chalicelib.services.ports import SupportRequest
 
 
@@ -13,14 +16,18 @@ class DynamoSupportRepository:
     """SupportRepository on DynamoDB."""
 
     def add(self, request: SupportRequest) -> None:
-        SupportRequestRecord(
+        record = SupportRequestRecord(
             request_id=request.id,
             store_id=request.store_id,
             subject=request.subject,
             message=request.message,
             invoice_id=request.invoice_id,
             created_at=request.created_at,
-        ).save(condition=SupportRequestRecord.request_id.does_not_exist())
+        )
+        try:
+            record.save(condition=SupportRequestRecord.request_id.does_not_exist())
+        except PutError as exc:
+            raise ConflictError() from exc
 
 
 def _window_key(key: str, window_s: int, now: float) -> tuple[str, int]:

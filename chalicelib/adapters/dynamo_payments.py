@@ -124,7 +124,7 @@ class DynamoPaymentLedger:
 
     def settle_success(self, payment: Payment, now: datetime) -> bool:
         pay = PaymentRecord(payment_id=payment.id)
-        pay_actions = [
+        pay_actions: list[Any] = [
             PaymentRecord.status.set(PaymentStatus.SUCCEEDED.value),
             PaymentRecord.failure_code.remove(),
             PaymentRecord.updated_at.set(now.isoformat()),
@@ -169,8 +169,11 @@ class DynamoPaymentLedger:
             return False
         log.error(
             "ALERT payment succeeded for an invoice that is no longer payable",
-            extra={"alert": "refund_needed", "payment_id": payment.id,
-                   "invoice_id": payment.invoice_id},
+            extra={
+                "alert": "refund_needed",
+                "payment_id": payment.id,
+                "invoice_id": payment.invoice_id,
+            },
         )
         return True
 

@@ -74,8 +74,7 @@ FAILURE_MESSAGES = {
     "oder ist fehlgeschlagen. Die Rechnung ist weiter offen – du kannst es erneut versuchen.",
     "authentication_required": "Deine Bank verlangt eine Bestätigung (3-D Secure). Bitte "
     "bezahle die Rechnung im Portal.",
-    "paypal_canceled": "Du hast die Zahlung bei PayPal abgebrochen. Die Rechnung ist weiter "
-    "offen.",
+    "paypal_canceled": "Du hast die Zahlung bei PayPal abgebrochen. Die Rechnung ist weiter offen.",
     "instrument_declined": "PayPal hat die Zahlung abgelehnt. Bitte wähle bei PayPal eine andere "
     "Zahlungsquelle oder bezahle per Kreditkarte.",
     "canceled": "Die Zahlung wurde abgebrochen. Die Rechnung ist weiter offen.",

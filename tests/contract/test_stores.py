@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain.errors import ConflictError, EmailInUseError
-from tests.contract import race, repos_fixture  # noqa: F401
+from tests.contract import exactly_one_won, race, repos_fixture  # noqa: F401
 from tests.fakes import T0, make_store, unique
 
 
@@ -82,10 +82,7 @@ def test_two_concurrent_adds_with_one_address_let_exactly_one_win(repos):
     results = race(lambda: repos.stores.add(a), lambda: repos.stores.add(b))
 
     # Then exactly one wins and the other is told the address is in use
-    outcomes = sorted(kind for kind, _ in results)
-    assert outcomes == ["error", "ok"], results
-    error = next(value for kind, value in results if kind == "error")
-    assert isinstance(error, EmailInUseError)
+    exactly_one_won(repos, results, EmailInUseError)
     stored = [s for s in (repos.stores.get(a.id), repos.stores.get(b.id)) if s is not None]
     assert len(stored) == 1
 

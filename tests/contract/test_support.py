@@ -35,15 +35,7 @@ def test_add_stores_the_request(repos, invoice_id):
     assert repos.stored_support_request(request.id) == dict(request.__dict__)
 
 
-def test_adding_a_request_id_twice_keeps_the_first(repos, request):
-    if repos.kind == "dynamo":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DynamoSupportRepository.add lets pynamodb's PutError escape instead "
-                "of a domain error (ConflictError)",
-            )
-        )
+def test_adding_a_request_id_twice_keeps_the_first(repos):
     # Given a stored request
     first = _request()
     repos.support_requests.add(first)

@@ -51,8 +51,10 @@ def test_every_named_resource_carries_the_stage_prefix() -> None:
     name_keys = ("TableName", "BucketName", "UserPoolName", "ClientName", "QueueName", "Name")
     for resource_type in {r["Type"] for r in TEMPLATE["Resources"].values()}:
         for logical_id, props in props_of(resource_type).items():
+            # secrets use the path form (prefix/name), everything else prefix-name
+            separator = "/" if resource_type == "AWS::SecretsManager::Secret" else "-"
             for key in set(name_keys) & set(props):
-                assert props[key].startswith(f"{PREFIX}-"), (logical_id, key)
+                assert props[key].startswith(f"{PREFIX}{separator}"), (logical_id, key)
 
 
 # --- DynamoDB -------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/webhooks/paypal"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def wait(self, count, timeout=10.0):
         with self.cond:
@@ -555,7 +555,10 @@ def test_webhooks_are_registered_over_the_api(sandbox, api, receiver):
     assert duplicate.status_code == 400
     assert duplicate.json()["name"] == "WEBHOOK_URL_ALREADY_EXISTS"
     listed = api.get(f"{sandbox.url}/v1/notifications/webhooks", timeout=5).json()
-    assert {hook["url"] for hook in listed["webhooks"]} == {receiver.url, "http://127.0.0.1:9/other"}
+    assert {hook["url"] for hook in listed["webhooks"]} == {
+        receiver.url,
+        "http://127.0.0.1:9/other",
+    }
 
 
 def test_command_line_starts_the_sandbox_and_registers_webhooks():

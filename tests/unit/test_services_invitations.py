@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import timedelta
 
 import pytest
@@ -340,3 +341,30 @@ def test_a_successful_accept_is_not_counted_as_failure(c):
     c.invitation_service.accept(_send(c), GOOD_PASSWORD, "10.0.0.1")
 
     assert c.limiter.count("accept:") == 0
+
+
+def test_two_simultaneous_accepts_of_one_link_create_one_user(c):
+    # Given a sent invitation
+    token = _send(c)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def accept(password):
+        barrier.wait()
+        try:
+            results.append(c.invitation_service.accept(token, password, "10.0.0.1"))
+        except InvitationNotFoundError as exc:
+            results.append(exc)
+
+    # When two requests accept it at the same moment
+    threads = [
+        threading.Thread(target=accept, args=(p,)) for p in (GOOD_PASSWORD, "Anderes-Passwort-2026")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then one succeeds, the other is told the link is gone, and one user exists
+    assert sorted(type(r).__name__ for r in results) == ["InvitationNotFoundError", "str"]
+    assert len(c.users.users) == 1 and len(c.memberships.added) == 1
