@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pynamodb.attributes import (
@@ -21,7 +22,10 @@ from chalicelib.config import get_settings
 _settings = get_settings()
 
 
+@functools.lru_cache(maxsize=1)
 def connection() -> Connection:
+    # One connection (and so one botocore client) per container: building a client costs
+    # far more than the transaction it carries.
     return Connection(region=_settings.region)
 
 

@@ -1,0 +1,108 @@
+"""Webhook received → invoice `paid`, on the local stack (budget: p95 ≤ 1 s).
+
+Starts the whole local stack (moto, chalice local, front server, queue pump, localstripe),
+opens N card payments, then for each one POSTs a correctly signed `payment_intent.succeeded`
+webhook to the front server and polls the invoice until it reads `paid`. The time measured
+covers signature check, EventBridge → SQS, the pump and the payment_events function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--payments", type=int, default=200)
+    args = parser.parse_args()
+
+    from local.stack import Stack, free_port
+    from tests.integration.payments_helpers import sign
+
+    state = Path(tempfile.mkdtemp()) / "stack.json"
+    with Stack(port=free_port(), state_file=state, seed=False, quiet=True) as stack:
+        from chalicelib.bootstrap import get_container
+        from chalicelib.domain.invoices import InvoiceLine, InvoiceStatus
+        from chalicelib.domain.stores import Address
+        from chalicelib.services.stores import NewStore
+
+        container = get_container()
+        secret = json.loads(container.secrets.get(container.settings.stripe_secret_name))[
+            "webhook_secret"
+        ]
+        store_id = container.store_service.create(
+            NewStore(
+                "Bench Bistro",
+                f"bench-{time.time_ns()}@example.org",
+                Address("Weg 1", "10115", "Berlin"),
+            )
+        )
+        print(f"opening {args.payments} card payments …", flush=True)
+        payments = []
+        for i in range(args.payments):
+            invoice = container.invoice_issuer.issue(
+                store_id, [InvoiceLine(f"Lizenz {i}", 1, 4900, Decimal(19))]
+            )
+            started = container.payments.start(store_id, invoice.id, "card")
+            payments.append((invoice, started.payment))
+        latencies = []
+        for number, (invoice, payment) in enumerate(payments):
+            event = {
+                "id": f"evt_bench_{number}_{time.time_ns()}",
+                "object": "event",
+                "type": "payment_intent.succeeded",
+                "created": int(time.time()),
+                "data": {
+                    "object": {
+                        "id": payment.provider_ref,
+                        "object": "payment_intent",
+                        "amount": payment.amount_cents,
+                        "currency": "eur",
+                        "status": "succeeded",
+                        "metadata": {
+                            "payment_id": payment.id,
+                            "invoice_id": invoice.id,
+                            "store_id": store_id,
+                        },
+                    }
+                },
+            }
+            body = json.dumps(event).encode()
+            started_at = time.perf_counter()
+            response = requests.post(
+                f"{stack.url}/api/webhooks/stripe",
+                data=body,
+                timeout=10,
+                headers={
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": sign(body, secret),
+                },
+            )
+            assert response.status_code == 200, response.text
+            while container.invoices.get(invoice.id).status != InvoiceStatus.PAID:  # type: ignore[union-attr]
+                if time.perf_counter() - started_at > 30:
+                    raise SystemExit(f"invoice {invoice.number} not paid after 30 s")
+                time.sleep(0.02)
+            latencies.append(time.perf_counter() - started_at)
+    latencies.sort()
+    p95 = latencies[int(0.95 * (len(latencies) - 1))]
+    print(f"payments: {len(latencies)}")
+    print(f"webhook → paid  p50 {statistics.median(latencies) * 1000:7.1f} ms")
+    print(f"                p95 {p95 * 1000:7.1f} ms   (budget ≤ 1000 ms)")
+    print(f"                max {latencies[-1] * 1000:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
