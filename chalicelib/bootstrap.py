@@ -9,12 +9,16 @@ from typing import Any
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.services.auth import AuthService
+from chalicelib.services.billing import BillingService, ChargeService
 from chalicelib.services.cursors import CursorCodec
+from chalicelib.services.dunning import DunningService
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.invoices import InvoiceIssuer, InvoiceReader
+from chalicelib.services.payment_methods import PaymentMethodService
 from chalicelib.services.payments import PaymentService
 from chalicelib.services.ports import (
     CardGateway,
+    ChargeQueue,
     Clock,
     DocumentStore,
     EventPublisher,
@@ -189,6 +193,14 @@ class Container:
         )
 
     @cached
+    def charge_queue(self) -> ChargeQueue:
+        from chalicelib.adapters.sqs_queue import SqsChargeQueue
+
+        client = self._client("sqs")
+        url = client.get_queue_url(QueueName=f"{self.settings.prefix}-charge-store")["QueueUrl"]
+        return SqsChargeQueue(client, url)
+
+    @cached
     def cursors(self) -> CursorCodec:
         return CursorCodec(self.secrets.get(self.settings.cursor_secret_name).encode("utf-8"))
 
@@ -243,6 +255,49 @@ class Container:
             mailer=self.mailer,
             clock=self.clock,
             portal_url=self.settings.portal_url,
+            grace_days=self.settings.dunning_grace_days,
+            methods=self.payment_methods,
+        )
+
+    @cached
+    def payment_methods(self) -> PaymentMethodService:
+        return PaymentMethodService(self.stores, self.cards)
+
+    @cached
+    def billing(self) -> BillingService:
+        return BillingService(
+            stores=self.stores,
+            invoices=self.invoices,
+            issuer=self.invoice_issuer,
+            queue=self.charge_queue,
+            clock=self.clock,
+        )
+
+    @cached
+    def charges(self) -> ChargeService:
+        return ChargeService(
+            stores=self.stores,
+            invoices=self.invoices,
+            ledger=self.ledger,
+            cards=self.cards,
+            payments=self.payments,
+            methods=self.payment_methods,
+            mailer=self.mailer,
+            clock=self.clock,
+            portal_url=self.settings.portal_url,
+        )
+
+    @cached
+    def dunning(self) -> DunningService:
+        return DunningService(
+            stores=self.stores,
+            invoices=self.invoices,
+            queue=self.charge_queue,
+            publisher=self.publisher,
+            mailer=self.mailer,
+            clock=self.clock,
+            portal_url=self.settings.portal_url,
+            grace_days=self.settings.dunning_grace_days,
         )
 
     @cached

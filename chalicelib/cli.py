@@ -86,6 +86,54 @@ def invoices_void(args: argparse.Namespace) -> dict[str, Any]:
     return {"invoice_id": invoice.id, "status": invoice.status.value}
 
 
+def billing_run(args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.services.billing import licence_payment_id
+
+    container = _container()
+    result = container.billing.run(args.period)
+    # The charges run behind the charge queue (the pump locally, Lambda in AWS); report
+    # them once the queue has drained.
+    if not args.no_wait:
+        _wait_for_queue(container, args.wait_seconds)
+    charged = failed = 0
+    for invoice_id in result.invoice_ids:
+        store_id = invoice_id[len("lic_") : invoice_id.rindex("_")]
+        payment = container.ledger.get(licence_payment_id(store_id, args.period, 1))
+        if payment is not None and payment.status == "succeeded":
+            charged += 1
+        elif payment is not None and payment.status in ("failed", "canceled"):
+            failed += 1
+    return {
+        "period": result.period,
+        "invoiced": result.invoiced,
+        "charged": charged,
+        "failed": failed,
+        "skipped": result.skipped,
+    }
+
+
+def _wait_for_queue(container: Any, seconds: float) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if container.charge_queue.in_flight() == 0:
+            return
+        time.sleep(0.5)
+    print("warning: charges still running; counts are incomplete", file=sys.stderr)
+
+
+def dunning_run(args: argparse.Namespace) -> dict[str, Any]:
+    import dataclasses
+    from datetime import date
+
+    from chalicelib.services.invoices import today_in_berlin
+
+    container = _container()
+    today = date.fromisoformat(args.today) if args.today else today_in_berlin(container.clock.now())
+    return dataclasses.asdict(container.dunning.run(today))
+
+
 def outbox(args: argparse.Namespace) -> dict[str, Any]:
     state = _use_local_stack() or {}
     endpoint = state.get("env", {}).get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
@@ -102,6 +150,15 @@ def _period(text: str) -> str:
     if not 1 <= int(text[5:]) <= 12:
         raise argparse.ArgumentTypeError("Monat 01 bis 12")
     return text
+
+
+def _day(text: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("Datum als YYYY-MM-DD") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,6 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     void = invoices.add_parser("void")
     void.add_argument("--invoice", required=True)
     void.set_defaults(run=invoices_void)
+
+    billing = groups.add_parser("billing").add_subparsers(dest="command", required=True)
+    run_billing = billing.add_parser("run")
+    run_billing.add_argument("--period", type=_period, required=True)
+    run_billing.add_argument("--no-wait", action="store_true", help="do not wait for charges")
+    run_billing.add_argument("--wait-seconds", type=float, default=300.0)
+    run_billing.set_defaults(run=billing_run)
+
+    dunning = groups.add_parser("dunning").add_subparsers(dest="command", required=True)
+    run_dunning = dunning.add_parser("run")
+    run_dunning.add_argument("--today", type=_day)
+    run_dunning.set_defaults(run=dunning_run)
 
     groups.add_parser("outbox").set_defaults(run=outbox)
     return parser

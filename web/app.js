@@ -712,11 +712,6 @@ async function viewProfile(ctx) {
 
   const banner = accountBanner(p);
 
-  const pm = p.payment_method;
-  const pmText = pm
-    ? `${pm.brand ? pm.brand[0].toUpperCase() + pm.brand.slice(1) : 'Karte'} •••• ${pm.last4} (gültig bis ${String(pm.exp_month).padStart(2, '0')}/${pm.exp_year})`
-    : 'Keine Karte hinterlegt';
-
   const row = (k, ...v) => h('div', null, h('dt', null, k), h('dd', null, ...v));
   const open = Number(p.open_balance_cents) || 0;
 
@@ -739,10 +734,179 @@ async function viewProfile(ctx) {
         h('p', { class: 'hint' }, open > 0 ? 'Summe deiner offenen Rechnungen.' : 'Alles bezahlt – danke!'),
         Number(p.overdue_balance_cents) > 0 && p.account_status !== 'blocked'
           ? h('p', { class: 'due' }, `Davon überfällig: ${money(p.overdue_balance_cents, cur)}`) : null,
-        h('dl', { class: 'facts' },
-          row('Zahlungsmethode', pmText),
-          row('Automatische Abbuchung', p.autopay ? 'an' : 'aus')),
-        h('p', { class: 'actions' }, h('a', { class: 'btn btn-secondary', href: '#/rechnungen' }, 'Alle Rechnungen')))));
+        h('p', { class: 'actions' }, h('a', { class: 'btn btn-secondary', href: '#/rechnungen' }, 'Alle Rechnungen')))),
+    pmSection(p));
+}
+
+// --- Saved card and automatic charges. Stripe only confirms the SetupIntent; what is saved is
+// decided by the backend (/payment-method/card/confirm reads the SetupIntent from Stripe).
+
+const SETUP_3DS = 'Die Bestätigung (3-D Secure) wurde abgebrochen. Die Karte wurde nicht gespeichert.';
+const BRANDS = { amex: 'American Express', diners: 'Diners Club', jcb: 'JCB', unionpay: 'UnionPay', unknown: 'Karte' };
+const brandName = (b) => BRANDS[b] || (b ? b[0].toUpperCase() + b.slice(1) : 'Karte');
+// Real Stripe.js: code setup_intent_authentication_failure; the local stand-in: only a message.
+const setupErrText = (e) => (/authentication.fail/i.test(`${e.code} ${e.message}`) ? SETUP_3DS
+  : e.code === 'card_declined' ? 'Deine Karte wurde abgelehnt. Bitte nutze eine andere Karte.'
+    : (e.code !== 'insufficient_funds' && PAY_FAIL[e.code]) || 'Die Karte konnte nicht gespeichert werden. Bitte prüfe deine Kartendaten und versuche es erneut.');
+
+function pmSection(p) {
+  const sec = h('section', { class: 'card pm', 'data-testid': 'payment-method', 'aria-labelledby': 'pm-h' });
+  sec.v = 0;
+  pmShow(sec, p);
+  return sec;
+}
+
+// New content under the heading; every call ends what was running in the section before.
+function pmBody(sec, ...kids) {
+  sec.replaceChildren(h('h2', { id: 'pm-h', tabindex: '-1' }, 'Zahlungsmethode'), ...kids.flat(9).filter(Boolean));
+  return ++sec.v;
+}
+
+// o: {saved: just saved (ask for autopay), focus: data-testid to focus, err: message}
+function pmShow(sec, p, o = {}) {
+  const pm = p.payment_method;
+  const btn = (tid, text, cls = 'btn btn-secondary') => h('button', { type: 'button', class: cls, 'data-testid': tid }, text);
+  let kids;
+  if (!pm) {
+    const add = btn('save-card', 'Karte speichern', 'btn');
+    add.addEventListener('click', () => pmSetup(sec, p));
+    kids = [h('p', { 'data-testid': 'no-card' }, 'Noch keine Karte hinterlegt.'),
+      h('p', { class: 'hint' }, 'Mit einer gespeicherten Karte kann die Lizenzgebühr jeden Monat automatisch abgebucht werden.'),
+      h('div', { class: 'actions' }, add)];
+  } else {
+    const hint = o.saved && !p.autopay;
+    const toggle = h('input', { type: 'checkbox', id: 'autopay', class: 'switch', 'data-testid': 'autopay-toggle', checked: Boolean(p.autopay), 'aria-describedby': hint ? 'autopay-hint' : null });
+    const apErr = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'autopay-error', hidden: true });
+    const other = btn('replace-card', 'Neue Karte hinterlegen');
+    const rm = btn('remove-card', 'Karte entfernen');
+    const acts = h('div', { class: 'actions' }, other, rm);
+    toggle.addEventListener('change', async () => {
+      const on = toggle.checked;
+      toggle.disabled = true;
+      formError(apErr, '');
+      try {
+        const np = await api('PUT', '/autopay', { enabled: on });
+        if (!sec.isConnected) return;
+        notify(`Automatische Abbuchung ist ${np.autopay ? 'an' : 'aus'}.`, 'ok');
+        pmShow(sec, np, { focus: 'autopay-toggle' });
+      } catch (e) {
+        if (e.silent) return;
+        toggle.checked = !on;
+        toggle.disabled = false;
+        formError(apErr, e.message);
+        if (e.status === 409) api('GET', '/profile').then((np) => { if (sec.isConnected) pmShow(sec, np, { err: e.message }); }, () => {});
+      }
+    });
+    other.addEventListener('click', () => pmSetup(sec, p));
+    rm.addEventListener('click', () => {
+      const yes = btn('remove-card-confirm', 'Wirklich entfernen?', 'btn');
+      const no = btn('remove-card-cancel', 'Abbrechen');
+      const err = errorBox();
+      const box = h('div', { class: 'confirm', role: 'group', 'aria-labelledby': 'rm-q' },
+        h('p', { id: 'rm-q' }, 'Die Karte wird gelöscht und die automatische Abbuchung ausgeschaltet.'), err,
+        h('div', { class: 'actions' }, yes, no));
+      no.addEventListener('click', () => { box.replaceWith(acts); rm.focus(); });
+      yes.addEventListener('click', async () => {
+        if (yes.disabled) return;
+        const restore = busy(yes, 'Wird entfernt …');
+        no.disabled = true;
+        try {
+          const np = await api('DELETE', '/payment-method');
+          if (!sec.isConnected) return;
+          notify('Karte entfernt. Die automatische Abbuchung ist aus.', 'ok');
+          pmShow(sec, np, { focus: 'save-card' });
+        } catch (e) {
+          if (e.silent) return;
+          restore();
+          no.disabled = false;
+          formError(err, e.message);
+        }
+      });
+      acts.replaceWith(box);
+      no.focus();
+    });
+    kids = [h('p', { class: 'saved-card', 'data-testid': 'saved-card' },
+      h('strong', null, `${brandName(pm.brand)} •••• ${pm.last4}`), `, gültig bis ${String(pm.exp_month).padStart(2, '0')}/${pm.exp_year}`),
+    pm.expires_before_next_run ? h('p', { class: 'warn', 'data-testid': 'card-expiring' }, 'Deine Karte läuft vor der nächsten Abbuchung ab. Bitte hinterlege eine neue Karte.') : null,
+    h('div', { class: 'switch-row' }, toggle, h('label', { for: 'autopay' }, 'Lizenzgebühr jeden Monat automatisch abbuchen')),
+    hint ? h('p', { class: 'pay-info', id: 'autopay-hint', 'data-testid': 'autopay-hint' }, 'Schalte die automatische Abbuchung ein, damit die Lizenzgebühr jeden Monat bezahlt wird.')
+      : h('p', { class: 'hint' }, p.autopay ? 'Die Lizenzgebühr wird jeden Monat von dieser Karte abgebucht.' : 'Aus: Du bezahlst deine Rechnungen selbst hier im Portal.'),
+    apErr, acts];
+  }
+  pmBody(sec, o.err ? h('p', { class: 'form-error', role: 'alert', 'data-testid': 'pm-error' }, o.err) : null, kids);
+  if (o.focus) sec.querySelector(`[data-testid="${o.focus}"]`)?.focus();
+}
+
+async function pmSetup(sec, p) {
+  let v = pmBody(sec, h('p', { class: 'loading' }, spinner(), 'Kartenformular wird geladen …'));
+  let stripe;
+  try {
+    stripe = await stripeFor(await getConfig());
+  } catch {
+    if (sec.v === v) pmShow(sec, p, { err: 'Das Kartenformular konnte nicht geladen werden. Bitte versuche es erneut.' });
+    return;
+  }
+  if (sec.v !== v || !sec.isConnected) return;
+  const mount = h('div', { id: 'setup-card-element', class: 'card-input', 'data-testid': 'setup-card-element', role: 'group', 'aria-labelledby': 'setup-label' });
+  const cardErr = h('p', { class: 'card-error', 'data-testid': 'setup-card-error', role: 'alert', hidden: true });
+  const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'setup-error', hidden: true });
+  const progress = h('p', { class: 'pay-progress', 'data-testid': 'setup-progress', role: 'status', hidden: true });
+  const submit = h('button', { type: 'submit', class: 'btn', 'data-testid': 'setup-submit' }, 'Karte speichern');
+  const back = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'setup-cancel' }, 'Abbrechen');
+  const form = h('form', { novalidate: true, class: 'pay-form', 'aria-labelledby': 'pm-h' },
+    h('div', { class: 'field' }, h('span', { id: 'setup-label', class: 'label' }, 'Kartendaten'), mount, cardErr),
+    h('p', { class: 'hint' }, 'Deine Kartendaten gehen direkt an unseren Zahlungsdienstleister Stripe, nicht an SIDES. Deine Bank fragt eventuell nach einer Bestätigung (3-D Secure).'),
+    error, progress, h('div', { class: 'actions' }, submit, back));
+  v = pmBody(sec, form);
+  const card = stripe.elements().create('card', { hidePostalCode: true, style: { base: { fontSize: '16px', color: '#1c2233' } } });
+  card.mount(mount);
+  const ui = flowUi([submit, back], progress, error, submit);
+  let running = false;
+  let siId = null; // succeeded at Stripe, not yet confirmed by the backend (network trouble)
+  const stop = (cardMsg, msg) => {
+    ui.progress('');
+    ui.lock(false);
+    formError(cardErr, cardMsg);
+    ui.error(msg);
+    if (document.activeElement === document.body) submit.focus();
+  };
+  card.on('change', (ev) => { if (!running) formError(cardErr, ev && ev.error ? cardErrText(ev.error) : ''); });
+  back.addEventListener('click', () => { if (!running) pmShow(sec, p, { focus: p.payment_method ? 'replace-card' : 'save-card' }); });
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (running) return;
+    running = true;
+    formError(cardErr, '');
+    ui.error('');
+    ui.lock(true);
+    try {
+      if (!siId) {
+        ui.progress('Karte wird geprüft …');
+        const secret = (await api('POST', '/payment-method/card')).setup_intent_client_secret;
+        const r = await Promise.resolve().then(() => stripe.confirmCardSetup(secret, { payment_method: { card } })).catch((e) => ({ error: e }));
+        if (sec.v !== v) return;
+        if (!r || !r.setupIntent) {
+          const e = (r && r.error) || {};
+          if (CARD_ERR[e.code] || e.type === 'validation_error') stop(cardErrText(e), '');
+          else stop('', setupErrText(e));
+          return;
+        }
+        siId = r.setupIntent.id;
+      }
+      ui.progress('Karte wird gespeichert …');
+      const np = await api('POST', '/payment-method/card/confirm', { setup_intent_id: siId });
+      if (sec.v !== v || !sec.isConnected) return;
+      notify('Karte gespeichert.', 'ok');
+      pmShow(sec, np, { saved: true, focus: 'autopay-toggle' });
+    } catch (e) {
+      if (e.silent || sec.v !== v) return;
+      if (e.status && e.status < 500) siId = null; // refused: the next try starts a new setup
+      stop('', e.message);
+    } finally {
+      running = false;
+    }
+  });
+  sec.querySelector('#pm-h').focus();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1177,8 +1341,10 @@ async function stepCard(pb, cfg) {
   const progress = h('p', { class: 'pay-progress', 'data-testid': 'pay-progress', role: 'status', hidden: true });
   const submit = h('button', { type: 'submit', class: 'btn', 'data-testid': 'pay-submit' }, `${money(inv.gross_cents, inv.currency)} bezahlen`);
   const back = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'pay-back' }, 'Andere Zahlungsart');
+  const save = h('input', { type: 'checkbox', id: 'pay-save', 'data-testid': 'pay-save-card' });
   const form = h('form', { novalidate: true, class: 'pay-form' },
     h('div', { class: 'field' }, h('span', { id: 'card-label', class: 'label' }, 'Kartendaten'), mount, cardErr),
+    h('div', { class: 'check-row' }, save, h('label', { for: 'pay-save' }, 'Karte für die monatliche Abbuchung speichern')),
     h('p', { class: 'hint' }, 'Deine Kartendaten gehen direkt an unseren Zahlungsdienstleister Stripe, nicht an SIDES.'),
     error, progress,
     h('div', { class: 'actions' }, submit, back));
@@ -1186,7 +1352,8 @@ async function stepCard(pb, cfg) {
 
   const card = stripe.elements().create('card', { hidePostalCode: true, style: { base: { fontSize: '16px', color: '#1c2233' } } });
   card.mount(mount);
-  const ui = flowUi([submit, back], progress, error, submit);
+  const ui = flowUi([submit, back, save], progress, error, submit);
+  ui.save = save;
   ui.cardError = (text) => formError(cardErr, text);
   // The stand-in calls the handler without an event; real Stripe.js passes {error, complete, …}.
   card.on('change', (ev) => { if (!payRunning.has(inv.id)) ui.cardError(ev && ev.error ? cardErrText(ev.error) : ''); });
@@ -1219,7 +1386,8 @@ async function runCard(pb, stripe, card, ui) {
     }
     let start;
     try {
-      start = await api('POST', `/invoices/${enc(inv.id)}/payments`, { method: 'card' });
+      pb.saveCard = ui.save.checked;
+      start = await api('POST', `/invoices/${enc(inv.id)}/payments`, { method: 'card', save_card: pb.saveCard });
     } catch (e) {
       if (!e.silent) await startFailed(pb, e, ui);
       return;
@@ -1452,6 +1620,9 @@ async function refreshAccount(pb, slot) {
     document.querySelector('[data-testid="account-banner"]')?.replaceWith(accountBanner(p));
     if (p.account_status !== 'blocked' || !pb.wasBlocked || !pb.alive()) break;
     await sleep(1000);
+  }
+  if (pb.saveCard && p.payment_method && !p.autopay && pb.alive()) {
+    slot.append(h('p', { 'data-testid': 'pay-card-saved' }, 'Deine Karte ist gespeichert. ', h('a', { href: '#/profil' }, 'Automatische Abbuchung einschalten')));
   }
   if (!pb.alive() || !pb.wasBlocked) return;
   if (p.account_status !== 'blocked') {

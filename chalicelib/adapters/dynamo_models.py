@@ -48,6 +48,8 @@ class StoreRecord(Model):
     autopay = BooleanAttribute(default=False)
     invitation_hash = UnicodeAttribute(null=True)
     stripe_customer_id = UnicodeAttribute(null=True)
+    # {"id", "brand", "last4", "exp_month", "exp_year"} of the saved card
+    payment_method: MapAttribute[str, Any] = MapAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     closed_at = UTCDateTimeAttribute(null=True)
 
@@ -144,6 +146,7 @@ class InvoiceRecord(Model):
     paid_at = UTCDateTimeAttribute(null=True)
     active_payment_id = UnicodeAttribute(null=True)
     paid_by = UnicodeAttribute(null=True)
+    autopay_result = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     by_store = ByStoreIndex()
@@ -210,6 +213,7 @@ class PaymentRecord(Model):
     approve_url = UnicodeAttribute(null=True)
     failure_code = UnicodeAttribute(null=True)
     notified = BooleanAttribute(default=False)
+    save_card = BooleanAttribute(default=False)
     # ISO text so the by_invoice index sorts by time
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()

@@ -42,6 +42,7 @@ def _to_payment(record: PaymentRecord) -> Payment:
         approve_url=record.approve_url,
         failure_code=record.failure_code,
         notified=bool(record.notified),
+        save_card=bool(record.save_card),
     )
 
 
@@ -74,6 +75,7 @@ class DynamoPaymentLedger:
             currency=payment.currency,
             status=payment.status.value,
             notified=False,
+            save_card=payment.save_card,
             created_at=payment.created_at.isoformat(),
             updated_at=payment.updated_at.isoformat(),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from typing import Any
 
@@ -15,15 +16,37 @@ from chalicelib.adapters.dynamo_models import (
     connection,
 )
 from chalicelib.domain.errors import ConflictError, EmailInUseError
-from chalicelib.domain.stores import Address, OpenItem, Store
+from chalicelib.domain.stores import Address, OpenItem, SavedCard, Store
+
+
+def _open_item(key: str, value: dict[str, Any]) -> OpenItem:
+    retry_on = value.get("retry_on")
+    return OpenItem(
+        invoice_id=key,
+        gross_cents=int(value["gross_cents"]),
+        due_date=date.fromisoformat(value["due_date"]),
+        attempts=int(value.get("attempts", 0)),
+        retry_on=date.fromisoformat(retry_on) if retry_on else None,
+        reminded=int(value.get("reminded", 0)),
+    )
 
 
 def _open_items(raw: dict[str, Any]) -> tuple[OpenItem, ...]:
-    items = (
-        OpenItem(key, int(value["gross_cents"]), date.fromisoformat(value["due_date"]))
-        for key, value in raw.items()
-    )
+    items = (_open_item(key, value) for key, value in raw.items())
     return tuple(sorted(items, key=lambda item: (item.due_date, item.invoice_id)))
+
+
+def _saved_card(raw: Any) -> SavedCard | None:
+    if not raw:
+        return None
+    data = raw.as_dict() if hasattr(raw, "as_dict") else dict(raw)
+    return SavedCard(
+        id=data["id"],
+        brand=data["brand"],
+        last4=data["last4"],
+        exp_month=int(data["exp_month"]),
+        exp_year=int(data["exp_year"]),
+    )
 
 
 def to_store(record: StoreRecord) -> Store:
@@ -46,6 +69,8 @@ def to_store(record: StoreRecord) -> Store:
         autopay=bool(record.autopay),
         created_at=record.created_at,
         stripe_customer_id=record.stripe_customer_id,
+        payment_method=_saved_card(record.payment_method),
+        closed_at=record.closed_at,
     )
 
 
@@ -90,6 +115,50 @@ class DynamoStoreRepository:
 
     def list_ids(self) -> list[str]:
         return [record.store_id for record in StoreRecord.scan(attributes_to_get=["store_id"])]
+
+    def list_all(self) -> list[Store]:
+        return [to_store(record) for record in StoreRecord.scan()]
+
+    def set_payment_method(self, store_id: str, card: SavedCard | None) -> None:
+        actions: list[Any]
+        if card is None:
+            actions = [StoreRecord.payment_method.remove(), StoreRecord.autopay.set(False)]
+        else:
+            actions = [StoreRecord.payment_method.set(dataclasses.asdict(card))]
+        StoreRecord(store_id=store_id).update(
+            actions=actions, condition=StoreRecord.store_id.exists()
+        )
+
+    def set_autopay(self, store_id: str, enabled: bool) -> bool:
+        condition = StoreRecord.store_id.exists()
+        if enabled:
+            condition = condition & StoreRecord.payment_method.exists()
+        try:
+            StoreRecord(store_id=store_id).update(
+                actions=[StoreRecord.autopay.set(enabled)], condition=condition
+            )
+        except UpdateError:
+            return False
+        return True
+
+    def update_open_item(self, store_id: str, item: OpenItem) -> bool:
+        value = {
+            "gross_cents": item.gross_cents,
+            "due_date": item.due_date.isoformat(),
+            "attempts": item.attempts,
+            "reminded": item.reminded,
+        }
+        if item.retry_on:
+            value["retry_on"] = item.retry_on.isoformat()
+        try:
+            # Only while the invoice is still unsettled: never resurrect a paid one.
+            StoreRecord(store_id=store_id).update(
+                actions=[StoreRecord.open_items[item.invoice_id].set(value)],
+                condition=StoreRecord.open_items[item.invoice_id].exists(),
+            )
+        except UpdateError:
+            return False
+        return True
 
     def set_customer_id(self, store_id: str, customer_id: str) -> str:
         try:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import requests
 
-from chalicelib.domain.errors import PortalError, ServiceUnavailableError
+from chalicelib.domain.errors import ProviderError, ServiceUnavailableError
 from chalicelib.services.ports import ProviderPayment
 
 log = logging.getLogger("portal.paypal")
@@ -53,10 +53,8 @@ TRANSMISSION_HEADERS = {
 READ_ORDER_ISSUES = {"ORDER_ALREADY_CAPTURED", "ORDER_NOT_APPROVED", "ORDER_COMPLETED_OR_VOIDED"}
 
 
-class PayPalError(PortalError):
+class PayPalError(ProviderError):
     """PayPal refused a request, or answered in a shape we do not understand; no retry helps."""
-
-    code = "payment_provider_error"
 
     def __init__(
         self,

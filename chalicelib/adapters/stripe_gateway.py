@@ -7,6 +7,7 @@ an intent is confirmed only while Stripe says it still needs confirming.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -22,6 +23,7 @@ from chalicelib.domain.errors import (
     ServiceUnavailableError,
 )
 from chalicelib.domain.payments import PaymentStatus
+from chalicelib.domain.stores import SavedCard
 from chalicelib.services.ports import ProviderPayment
 
 TOLERANCE_S = 300
@@ -75,6 +77,26 @@ def _to_payment(intent: Any) -> ProviderPayment:
         client_secret=data.get("client_secret"),
         failure_code=error.get("decline_code") or error.get("code") if error else None,
         custom_id=(data.get("metadata") or {}).get("payment_id"),
+        payment_method_id=data.get("payment_method") or None,
+    )
+
+
+def _retry_after(headers: Mapping[str, str], attempt: int) -> float:
+    backoff: float = min(8.0, 0.25 * 2.0**attempt)
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return backoff if value is None else max(0.0, float(str(value)))
+    except ValueError:
+        return backoff
+
+
+def _declined(exc: stripe.CardError, amount_cents: int, currency: str, key: str) -> ProviderPayment:
+    error = exc.error
+    intent = getattr(error, "payment_intent", None) if error else None
+    code = (getattr(error, "decline_code", None) if error else None) or exc.code or "card_declined"
+    ref = str(intent["id"]) if intent else f"declined-{key}"
+    return ProviderPayment(
+        ref, PaymentStatus.FAILED.value, amount_cents, currency, failure_code=code
     )
 
 
@@ -87,9 +109,18 @@ class StripeCardGateway:
         webhook_secret: str,
         api_base: str | None = None,
         clock: Callable[[], float] = time.time,
+        charge_retries: int = 6,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         bases: Any = {"api": api_base} if api_base else {}
         self._client = stripe.StripeClient(secret_key, base_addresses=bases, max_network_retries=2)
+        # Off-session charges run in bulk and retry 429s themselves (the SDK ignores
+        # Retry-After), so this client must not retry on its own as well.
+        self._charge_client = stripe.StripeClient(
+            secret_key, base_addresses=bases, max_network_retries=0
+        )
+        self._charge_retries = charge_retries
+        self._sleep = sleep
         self._webhook_secret = webhook_secret
         self._now = clock
 
@@ -181,6 +212,119 @@ class StripeCardGateway:
             return self.get_intent(intent_id)  # not cancelable any more: say what it is
         except (stripe.APIConnectionError, stripe.APIError) as exc:
             raise ServiceUnavailableError() from exc
+
+    def _with_rate_limit_retries(self, call: Callable[[], Any]) -> Any:
+        """Retries 429s with the same request (and so the same idempotency key): waits what
+        Retry-After says, else backs off exponentially; stops when Stripe-Should-Retry says
+        false or the attempts are used up."""
+        for attempt in range(self._charge_retries + 1):
+            try:
+                return call()
+            except stripe.RateLimitError as exc:
+                headers = exc.headers or {}
+                should = str(headers.get("stripe-should-retry", "")).lower()
+                if should == "false" or attempt == self._charge_retries:
+                    raise
+                self._sleep(_retry_after(headers, attempt))
+        raise AssertionError("unreachable")
+
+    # saved cards -------------------------------------------------------------------------
+    def create_setup_intent(self, customer: str, store_id: str) -> str:
+        intent = self._call(
+            self._client.v1.setup_intents.create,
+            params={
+                "customer": customer,
+                "usage": "off_session",
+                "payment_method_types": ["card"],
+                "metadata": {"store_id": store_id},
+            },
+        )
+        return str(intent.client_secret)
+
+    def succeeded_setup(self, setup_intent_id: str, customer: str) -> str | None:
+        """The payment method of a succeeded SetupIntent of this customer, else None."""
+        try:
+            intent = self._client.v1.setup_intents.retrieve(setup_intent_id)
+        except stripe.InvalidRequestError:
+            return None
+        except (stripe.APIConnectionError, stripe.APIError) as exc:
+            raise ServiceUnavailableError() from exc
+        if intent.status != "succeeded" or intent.customer != customer or not intent.payment_method:
+            return None
+        method_id = str(intent.payment_method)
+        method = self._call(self._client.v1.payment_methods.retrieve, method_id)
+        if not method.customer:
+            # Stripe attaches it on success; make sure, since charges need it attached.
+            self._call(
+                self._client.v1.payment_methods.attach, method_id, params={"customer": customer}
+            )
+        return method_id
+
+    def card_details(self, customer: str, method_id: str) -> SavedCard:
+        if method_id.startswith("card_"):
+            card = self._call(
+                self._client.v1.customers.payment_sources.retrieve, customer, method_id
+            ).to_dict()
+        else:
+            card = self._call(self._client.v1.payment_methods.retrieve, method_id).to_dict()["card"]
+        return SavedCard(
+            id=method_id,
+            brand=str(card.get("brand") or "card"),
+            last4=str(card["last4"]),
+            exp_month=int(card["exp_month"]),
+            exp_year=int(card["exp_year"]),
+        )
+
+    def remove_card(self, customer: str, method_id: str) -> None:
+        try:
+            if method_id.startswith("card_"):
+                self._client.v1.customers.payment_sources.delete(customer, method_id)
+            else:
+                self._client.v1.payment_methods.detach(method_id)
+        except stripe.InvalidRequestError:
+            pass  # already gone at Stripe
+        except (stripe.APIConnectionError, stripe.APIError) as exc:
+            raise ServiceUnavailableError() from exc
+
+    def charge_off_session(
+        self,
+        *,
+        customer: str,
+        method_id: str,
+        amount_cents: int,
+        currency: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> ProviderPayment:
+        """Charge a saved card without the owner; Stripe raises authentication_required
+        where an emulator may leave the intent in requires_action — both come back as
+        failed/authentication_required."""
+        params: Any = {
+            "amount": amount_cents,
+            "currency": currency.lower(),
+            "customer": customer,
+            "payment_method": method_id,
+            "confirm": True,
+            "off_session": True,
+            "metadata": dict(metadata),
+            "payment_method_types": ["card"],
+        }
+        try:
+            intent = self._with_rate_limit_retries(
+                lambda: self._charge_client.v1.payment_intents.create(
+                    params=params, options={"idempotency_key": idempotency_key}
+                )
+            )
+        except stripe.CardError as exc:
+            return _declined(exc, amount_cents, currency, idempotency_key)
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+            raise ServiceUnavailableError() from exc
+        result = _to_payment(intent)
+        if result.status == PaymentStatus.REQUIRES_ACTION:
+            return dataclasses.replace(
+                result, status=PaymentStatus.FAILED.value, failure_code="authentication_required"
+            )
+        return result
 
     def parse_webhook(self, body: bytes, signature_header: str | None) -> Any:
         verify_signature(body, signature_header, self._webhook_secret, self._now())

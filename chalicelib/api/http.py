@@ -39,6 +39,8 @@ STATUS = {
     errors.InvalidSignatureError: 400,
     errors.InvalidPayloadError: 400,
     errors.ProviderError: 502,
+    errors.SetupNotSucceededError: 400,
+    errors.NoPaymentMethodError: 409,
     errors.PayloadTooLargeError: 413,
     errors.RateLimitedError: 429,
     errors.ServiceUnavailableError: 503,
@@ -49,8 +51,16 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
+def status_of(exc: errors.PortalError) -> int:
+    # An adapter may refine a domain error; it keeps the status of the error it refines.
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 500
+
+
 def error_response(exc: errors.PortalError) -> Response:
-    status = STATUS.get(type(exc), 500)
+    status = status_of(exc)
     return Response(
         body=json.dumps(error_body(exc.code, exc.message)),
         status_code=status,

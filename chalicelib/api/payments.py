@@ -10,6 +10,7 @@ from chalicelib.api import http, presenters
 from chalicelib.api.signed_in import signed_in
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.errors import PayloadTooLargeError
+from chalicelib.services.invoices import today_in_berlin
 from chalicelib.services.ports import Principal
 
 bp = Blueprint(__name__)
@@ -22,7 +23,9 @@ def start_payment(principal: Principal, invoice_id: str) -> Response:
     body = http.parse_json(
         bp.current_request.raw_body, {"method": (str, True), "save_card": (bool, False)}
     )
-    started = get_container().payments.start(principal.store_id, invoice_id, body["method"])
+    started = get_container().payments.start(
+        principal.store_id, invoice_id, body["method"], bool(body.get("save_card", False))
+    )
     return http.json_response(
         {
             "payment_id": started.payment.id,
@@ -74,6 +77,48 @@ def cancel_payment(principal: Principal, payment_id: str) -> Response:
 def get_payment(principal: Principal, payment_id: str) -> Response:
     payment = get_container().payments.get(principal.store_id, payment_id)
     return http.json_response(presenters.payment(payment))
+
+
+def _profile(store_id: str) -> Response:
+    container = get_container()
+    store = container.store_service.profile(store_id)
+    return http.json_response(presenters.profile(store, today_in_berlin(container.clock.now())))
+
+
+@bp.route("/payment-method/card", methods=["POST"], content_types=http.ACCEPTED_TYPES)
+@http.endpoint
+@signed_in(bp)
+def start_card_setup(principal: Principal) -> Response:
+    http.parse_json(bp.current_request.raw_body, {})
+    secret = get_container().payment_methods.start_setup(principal.store_id)
+    return http.json_response({"setup_intent_client_secret": secret}, status=201)
+
+
+@bp.route("/payment-method/card/confirm", methods=["POST"], content_types=http.ACCEPTED_TYPES)
+@http.endpoint
+@signed_in(bp)
+def confirm_card_setup(principal: Principal) -> Response:
+    body = http.parse_json(bp.current_request.raw_body, {"setup_intent_id": (str, True)})
+    setup_id = http.check_length(body["setup_intent_id"], "setup_intent_id", 255)
+    get_container().payment_methods.confirm_setup(principal.store_id, setup_id)
+    return _profile(principal.store_id)
+
+
+@bp.route("/payment-method", methods=["DELETE"])
+@http.endpoint
+@signed_in(bp)
+def remove_card(principal: Principal) -> Response:
+    get_container().payment_methods.remove(principal.store_id)
+    return _profile(principal.store_id)
+
+
+@bp.route("/autopay", methods=["PUT"], content_types=http.ACCEPTED_TYPES)
+@http.endpoint
+@signed_in(bp)
+def set_autopay(principal: Principal) -> Response:
+    body = http.parse_json(bp.current_request.raw_body, {"enabled": (bool, True)})
+    get_container().payment_methods.set_autopay(principal.store_id, body["enabled"])
+    return _profile(principal.store_id)
 
 
 def _raw_webhook_body() -> bytes:

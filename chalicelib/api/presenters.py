@@ -29,8 +29,26 @@ def profile(store: Store, today: date) -> dict[str, Any]:
         "open_balance_cents": store.open_balance_cents(),
         "overdue_balance_cents": store.overdue_balance_cents(today),
         "currency": "EUR",
-        "payment_method": None,
+        "payment_method": saved_card(store, today),
         "autopay": store.autopay,
+    }
+
+
+def _next_run(today: date) -> date:
+    return date(today.year + today.month // 12, today.month % 12 + 1, 1)
+
+
+def saved_card(store: Store, today: date) -> dict[str, Any] | None:
+    card = store.payment_method
+    if card is None:
+        return None
+    return {
+        "type": "card",
+        "brand": card.brand,
+        "last4": card.last4,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "expires_before_next_run": card.expires_before(_next_run(today)),
     }
 
 

@@ -127,3 +127,13 @@ class ProviderError(PortalError):
 
     code = "provider_error"
     message = "Der Zahlungsanbieter hat die Anfrage abgelehnt."
+
+
+class SetupNotSucceededError(PortalError):
+    code = "setup_not_succeeded"
+    message = "Die Karte konnte nicht gespeichert werden. Bitte versuche es erneut."
+
+
+class NoPaymentMethodError(PortalError):
+    code = "no_payment_method"
+    message = "Hinterlege zuerst eine Karte, dann kannst du die automatische Abbuchung einschalten."

@@ -45,6 +45,7 @@ class Payment:
     approve_url: str | None = None
     failure_code: str | None = None
     notified: bool = False
+    save_card: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,11 +16,31 @@ class Address:
 
 @dataclasses.dataclass(frozen=True)
 class OpenItem:
-    """An unsettled invoice as the store record keeps it, so balances need no query."""
+    """An unsettled invoice as the store record keeps it, so balances and dunning need
+    no invoice query."""
 
     invoice_id: str
     gross_cents: int
     due_date: date
+    attempts: int = 0  # automatic charge attempts so far
+    retry_on: date | None = None  # next automatic attempt, if any
+    reminded: int = 0  # payment reminders sent
+
+    def overdue_past(self, today: date, grace_days: int) -> bool:
+        return today > self.due_date + timedelta(days=grace_days)
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedCard:
+    id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+    def expires_before(self, day: date) -> bool:
+        """A card is valid through the last day of its expiry month."""
+        return (self.exp_year, self.exp_month) < (day.year, day.month)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,12 +57,18 @@ class Store:
     autopay: bool = False
     created_at: datetime | None = None
     stripe_customer_id: str | None = None
+    payment_method: SavedCard | None = None
+    closed_at: datetime | None = None
 
     def open_balance_cents(self) -> int:
         return sum(item.gross_cents for item in self.open_items)
 
     def overdue_balance_cents(self, today: date) -> int:
         return sum(item.gross_cents for item in self.open_items if today > item.due_date)
+
+    def should_be_blocked(self, today: date, grace_days: int) -> bool:
+        """Blocked exactly while an invoice is overdue past the grace period."""
+        return any(item.overdue_past(today, grace_days) for item in self.open_items)
 
 
 def normalize_email(email: str) -> str:

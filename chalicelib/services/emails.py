@@ -63,3 +63,95 @@ def receipt_mail(to: str, invoice: Any, amount_cents: int, paid_at: datetime) ->
         "Viele Grüße\ndein SIDES Team\n"
     )
     return Mail(to=to, subject=f"Zahlung erhalten – Rechnung {invoice.number}", text=text)
+
+
+def _amount(invoice: Any) -> str:
+    from chalicelib.domain.money import format_eur
+
+    return format_eur(invoice.totals.gross_cents)
+
+
+def _date(day: Any) -> str:
+    return str(day.strftime("%d.%m.%Y"))
+
+
+def invoice_mail(to: str, invoice: Any, link: str) -> Mail:
+    text = (
+        "Hallo,\n\n"
+        f"deine Rechnung {invoice.number} über {_amount(invoice)} ist da "
+        f"(fällig am {_date(invoice.due_date)}).\n\n"
+        "Du kannst sie hier ansehen, als PDF laden und per Kreditkarte oder PayPal "
+        f"bezahlen:\n{link}\n\n"
+        "Tipp: Wenn du im Portal eine Karte hinterlegst, buchen wir die Lizenzgebühr künftig "
+        "automatisch ab.\n\nViele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(to=to, subject=f"Deine Rechnung {invoice.number}", text=text)
+
+
+def authenticate_mail(to: str, invoice: Any, link: str) -> Mail:
+    text = (
+        "Hallo,\n\n"
+        f"deine Bank möchte die Abbuchung von {_amount(invoice)} für die Rechnung "
+        f"{invoice.number} von dir bestätigt haben (3-D Secure). Wir haben deshalb nichts "
+        "abgebucht.\n\n"
+        f"Bitte bestätige die Zahlung im Kundenportal:\n{link}\n\n"
+        "Viele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(to=to, subject="Bitte bestätige deine Zahlung", text=text)
+
+
+def declined_mail(to: str, invoice: Any, link: str, retry_on: Any) -> Mail:
+    again = (
+        f"Wir versuchen es am {_date(retry_on)} noch einmal automatisch."
+        if retry_on
+        else "Wir versuchen es nicht noch einmal automatisch."
+    )
+    text = (
+        "Hallo,\n\n"
+        f"die Abbuchung von {_amount(invoice)} für die Rechnung {invoice.number} wurde von "
+        f"deiner Bank abgelehnt. {again}\n\n"
+        f"Du kannst die Rechnung auch jetzt gleich im Kundenportal bezahlen:\n{link}\n\n"
+        "Viele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(to=to, subject=f"Abbuchung fehlgeschlagen – Rechnung {invoice.number}", text=text)
+
+
+def update_card_mail(to: str, invoice: Any, link: str) -> Mail:
+    text = (
+        "Hallo,\n\n"
+        f"die Abbuchung von {_amount(invoice)} für die Rechnung {invoice.number} ist mit deiner "
+        "hinterlegten Karte nicht möglich (z. B. abgelaufen oder gesperrt).\n\n"
+        "Bitte hinterlege im Kundenportal eine neue Karte und bezahle die Rechnung dort:\n"
+        f"{link}\n\nViele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(to=to, subject="Bitte hinterlege eine neue Karte", text=text)
+
+
+def reminder_mail(to: str, invoice: Any, link: str) -> Mail:
+    text = (
+        "Hallo,\n\n"
+        f"die Rechnung {invoice.number} über {_amount(invoice)} war am {_date(invoice.due_date)} "
+        "fällig und ist noch offen. Bitte bezahle sie im Kundenportal:\n"
+        f"{link}\n\nFalls du schon bezahlt hast, ignoriere diese E-Mail bitte.\n\n"
+        "Viele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(to=to, subject=f"Zahlungserinnerung – Rechnung {invoice.number}", text=text)
+
+
+def blocked_mail(to: str, store_name: str, overdue: list[Any], link: str) -> Mail:
+    from chalicelib.domain.money import format_eur
+
+    lines = "\n".join(
+        f"- {item.number}: {_amount(item)} (fällig am {_date(item.due_date)})" for item in overdue
+    )
+    total = format_eur(sum(item.totals.gross_cents for item in overdue))
+    text = (
+        "Hallo,\n\n"
+        f"weil Rechnungen lange überfällig sind, haben wir das Kassensystem von „{store_name}“ "
+        "gesperrt. Offen sind:\n"
+        f"{lines}\n\n"
+        f"Sobald du {total} bezahlt hast, ist deine Kasse sofort wieder freigeschaltet – am "
+        f"schnellsten per Kreditkarte oder PayPal im Kundenportal:\n{link}\n\n"
+        "Viele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(to=to, subject="Deine Kasse ist gesperrt – so schaltest du sie frei", text=text)

@@ -113,6 +113,9 @@ class InvoiceIssuer:
             try:
                 self.invoices.add_numbered(invoice, sequence)
             except ConflictError:
+                existing = self.invoices.get(invoice_id) if invoice_id else None
+                if existing is not None:
+                    return existing  # someone issued this very invoice meanwhile
                 continue
             return invoice
         raise ConflictError()

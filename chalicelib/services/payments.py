@@ -24,6 +24,7 @@ from chalicelib.domain.payments import (
 )
 from chalicelib.services import emails
 from chalicelib.services.invoices import InvoiceReader, today_in_berlin
+from chalicelib.services.payment_methods import PaymentMethodService
 from chalicelib.services.ports import (
     CardGateway,
     Clock,
@@ -85,9 +86,13 @@ class PaymentService:
     mailer: Mailer
     clock: Clock
     portal_url: str
+    grace_days: int = 14
+    methods: PaymentMethodService | None = None
 
     # owner actions -------------------------------------------------------------------
-    def start(self, store_id: str, invoice_id: str, method: str) -> PaymentStart:
+    def start(
+        self, store_id: str, invoice_id: str, method: str, save_card: bool = False
+    ) -> PaymentStart:
         if method not in METHODS:
             raise InvalidMethodError()
         invoice = self.reader.get(store_id, invoice_id)
@@ -112,6 +117,7 @@ class PaymentService:
             status=PaymentStatus.PENDING,
             created_at=now,
             updated_at=now,
+            save_card=save_card and method == "card",
         )
         self.ledger.open(payment)
         try:
@@ -132,6 +138,7 @@ class PaymentService:
             payment.provider_ref, customer, token, idempotency_key=f"pay-{payment.id}-confirm"
         )
         self.apply(update_from(payment, result, "card"))
+        self._maybe_save_card(payment, result)
         current = self._own(store_id, payment_id)
         return CardStep(
             current, result.client_secret, result.status == PaymentStatus.REQUIRES_ACTION
@@ -140,8 +147,22 @@ class PaymentService:
     def complete(self, store_id: str, payment_id: str) -> Payment:
         payment = self._own(store_id, payment_id)
         if payment.provider_ref is not None:
-            self.apply(update_from(payment, self._provider_state(payment), "complete"))
+            state = self._provider_state(payment)
+            self.apply(update_from(payment, state, "complete"))
+            self._maybe_save_card(payment, state)
         return self._own(store_id, payment_id)
+
+    def _maybe_save_card(self, payment: Payment, state: ProviderPayment) -> None:
+        """The owner asked to keep the card they just paid with for the monthly charge."""
+        if not (payment.save_card and self.methods and state.payment_method_id):
+            return
+        if state.status != PaymentStatus.SUCCEEDED:
+            return
+        store = self.stores.get(payment.store_id)
+        if store is not None and (
+            store.payment_method is None or store.payment_method.id != state.payment_method_id
+        ):
+            self.methods.save(store, state.payment_method_id)
 
     def cancel(self, store_id: str, payment_id: str) -> Payment:
         payment = self._own(store_id, payment_id)
@@ -222,7 +243,9 @@ class PaymentService:
             )
         ]
         today = today_in_berlin(now)
-        if store.account_status == "blocked" and store.overdue_balance_cents(today) == 0:
+        if store.account_status == "blocked" and not store.should_be_blocked(
+            today, self.grace_days
+        ):
             if self.stores.set_access(store.id, "active", now):
                 events.append(
                     DomainEvent(

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from chalicelib.domain.invitations import Invitation
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
 from chalicelib.domain.payments import Payment, PaymentStatus
-from chalicelib.domain.stores import Store
+from chalicelib.domain.stores import OpenItem, SavedCard, Store
 from chalicelib.domain.supplier import Supplier
 
 
@@ -67,6 +67,17 @@ class StoreRepository(Protocol):
         """Add a store and claim its e-mail atomically; raise EmailInUseError if taken."""
 
     def list_ids(self) -> list[str]: ...
+
+    def list_all(self) -> list[Store]: ...
+
+    def set_payment_method(self, store_id: str, card: SavedCard | None) -> None:
+        """Save the store's card, or remove it (which also turns autopay off)."""
+
+    def set_autopay(self, store_id: str, enabled: bool) -> bool:
+        """False if autopay should go on but no card is saved."""
+
+    def update_open_item(self, store_id: str, item: OpenItem) -> bool:
+        """Update dunning fields of an unsettled invoice; False once it is settled."""
 
     def set_customer_id(self, store_id: str, customer_id: str) -> str:
         """Remember the store's Stripe customer once; return the one that is kept."""
@@ -186,6 +197,7 @@ class ProviderPayment:
     failure_code: str | None = None
     custom_id: str | None = None
     capture_id: str | None = None
+    payment_method_id: str | None = None
 
 
 class PayPalGateway(Protocol):
@@ -239,6 +251,28 @@ class CardGateway(Protocol):
 
     def cancel_intent(self, intent_id: str) -> ProviderPayment: ...
 
+    def create_setup_intent(self, customer: str, store_id: str) -> str:
+        """A SetupIntent (usage off_session) for saving a card; returns its client secret."""
+
+    def succeeded_setup(self, setup_intent_id: str, customer: str) -> str | None:
+        """The payment method of this customer's succeeded SetupIntent, else None."""
+
+    def card_details(self, customer: str, method_id: str) -> SavedCard: ...
+
+    def remove_card(self, customer: str, method_id: str) -> None: ...
+
+    def charge_off_session(
+        self,
+        *,
+        customer: str,
+        method_id: str,
+        amount_cents: int,
+        currency: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> ProviderPayment:
+        """Charge a saved card without the owner present (confirm=true, off_session=true)."""
+
     def parse_webhook(self, body: bytes, signature_header: str | None) -> Any:
         """Verify the Stripe-Signature and return the event dict; InvalidSignatureError
         or InvalidPayloadError otherwise."""
@@ -290,3 +324,20 @@ class ProcessedEvents(Protocol):
     def seen(self, event_id: str) -> bool: ...
 
     def remember(self, event_id: str, now: datetime) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ChargeRequest:
+    """One store's automatic charge of one invoice (a message on the charge queue)."""
+
+    store_id: str
+    invoice_id: str
+    period: str
+    attempt: int = 1
+
+
+class ChargeQueue(Protocol):
+    def enqueue(self, requests: Sequence[ChargeRequest]) -> None: ...
+
+    def in_flight(self) -> int:
+        """Requests still waiting or being charged."""

@@ -270,7 +270,9 @@ def badge(page: Page) -> Any:
 
 def choose_card(page: Page) -> None:
     page.get_by_test_id("pay-method-card").click()
-    expect(page.get_by_test_id("card-element").locator('input[placeholder="number"]')).to_be_visible()
+    expect(
+        page.get_by_test_id("card-element").locator('input[placeholder="number"]')
+    ).to_be_visible()
 
 
 def fill_card(page: Page, number: str) -> None:
@@ -506,9 +508,7 @@ def test_double_click_charges_once(
 # 6. A blocked store pays its overdue invoices and is unblocked at once
 
 
-def test_paying_overdue_invoices_unblocks_the_store(
-    page: Page, stack: dict[str, Any]
-) -> None:
+def test_paying_overdue_invoices_unblocks_the_store(page: Page, stack: dict[str, Any]) -> None:
     owner = blocked_owner(stack)
     store_id = owner["store_id"]
     sign_in(page, stack, owner)
@@ -543,7 +543,9 @@ def test_paying_overdue_invoices_unblocks_the_store(
     # The POS hears about it on the bus.
     event = wait_for_pos_event(
         stack,
-        lambda e: e.get("detail-type") == "StoreAccessChanged"
-        and (e.get("detail") or {}).get("store_id") == store_id,
+        lambda e: (
+            e.get("detail-type") == "StoreAccessChanged"
+            and (e.get("detail") or {}).get("store_id") == store_id
+        ),
     )
     assert event["detail"]["status"] == "active", event

@@ -1,0 +1,133 @@
+"""The daily dunning run: due retries, reminders, and locking or unlocking the till."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime
+
+from chalicelib.domain.invoices import Invoice, InvoiceStatus
+from chalicelib.domain.stores import OpenItem, Store
+from chalicelib.services import emails
+from chalicelib.services.ports import (
+    ChargeQueue,
+    ChargeRequest,
+    Clock,
+    DomainEvent,
+    EventPublisher,
+    InvoiceRepository,
+    Mailer,
+    StoreRepository,
+)
+
+PORTAL_SOURCE = "sides.portal"
+
+
+@dataclasses.dataclass(frozen=True)
+class DunningResult:
+    retried: int = 0
+    reminded: int = 0
+    blocked: int = 0
+
+    def __add__(self, other: DunningResult) -> DunningResult:
+        return DunningResult(
+            self.retried + other.retried,
+            self.reminded + other.reminded,
+            self.blocked + other.blocked,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class DunningService:
+    stores: StoreRepository
+    invoices: InvoiceRepository
+    queue: ChargeQueue
+    publisher: EventPublisher
+    mailer: Mailer
+    clock: Clock
+    portal_url: str
+    grace_days: int = 14
+
+    def run(self, today: date) -> DunningResult:
+        total = DunningResult()
+        for store in self.stores.list_all():
+            total = total + self.for_store(store, today)
+        return total
+
+    def for_store(self, store: Store, today: date) -> DunningResult:
+        retried = reminded = 0
+        requests: list[ChargeRequest] = []
+        for item in store.open_items:
+            invoice = self.invoices.get(item.invoice_id)
+            if invoice is None or invoice.status != InvoiceStatus.OPEN:
+                continue
+            if self._retry_due(store, item, today):
+                requests.append(
+                    ChargeRequest(store.id, invoice.id, invoice.period or "", item.attempts + 1)
+                )
+                item = dataclasses.replace(item, retry_on=None)
+                self.stores.update_open_item(store.id, item)
+                retried += 1
+            elif today > item.due_date and item.reminded == 0:
+                if self.stores.update_open_item(store.id, dataclasses.replace(item, reminded=1)):
+                    self.mailer.send(
+                        emails.reminder_mail(store.billing_email, invoice, self._link(invoice))
+                    )
+                    reminded += 1
+        if requests:
+            self.queue.enqueue(requests)
+        blocked = self._set_access(store, today)
+        return DunningResult(retried, reminded, blocked)
+
+    def _retry_due(self, store: Store, item: OpenItem, today: date) -> bool:
+        return (
+            item.retry_on is not None
+            and item.retry_on <= today
+            and store.autopay
+            and store.payment_method is not None
+        )
+
+    def _set_access(self, store: Store, today: date) -> int:
+        """Blocked exactly while an invoice is overdue past the grace period."""
+        should_block = store.should_be_blocked(today, self.grace_days)
+        wanted = "blocked" if should_block else "active"
+        if store.account_status == wanted:
+            return 0
+        now = self.clock.now()
+        if not self.stores.set_access(store.id, wanted, now):
+            return 0
+        self._announce(store.id, wanted, now)
+        if should_block:
+            overdue = [
+                invoice
+                for item in store.open_items
+                if item.overdue_past(today, self.grace_days)
+                and (invoice := self.invoices.get(item.invoice_id)) is not None
+            ]
+            self.mailer.send(
+                emails.blocked_mail(store.billing_email, store.name, overdue, self._home())
+            )
+            return 1
+        return 0
+
+    def _announce(self, store_id: str, status: str, now: datetime) -> None:
+        reason = "overdue_invoices" if status == "blocked" else "no_overdue_invoices"
+        self.publisher.publish(
+            [
+                DomainEvent(
+                    "StoreAccessChanged",
+                    {
+                        "store_id": store_id,
+                        "status": status,
+                        "reason": reason,
+                        "changed_at": now.isoformat(),
+                    },
+                )
+            ],
+            source=PORTAL_SOURCE,
+        )
+
+    def _link(self, invoice: Invoice) -> str:
+        return f"{self.portal_url}/#/rechnungen/{invoice.id}"
+
+    def _home(self) -> str:
+        return f"{self.portal_url}/#/rechnungen?status=open"

@@ -1,0 +1,26 @@
+"""Scheduled on the 1st of each month (06:00 Europe/Berlin): bill every active store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from chalicelib.bootstrap import get_container
+from chalicelib.domain.dunning import period_of
+from chalicelib.services.invoices import today_in_berlin
+
+logger = Logger(service="monthly-billing")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    container = get_container()
+    # The schedule may pass a period (a manual re-run); otherwise bill the current month.
+    period = event.get("period") or period_of(today_in_berlin(container.clock.now()))
+    result = container.billing.run(str(period))
+    logger.info(
+        "monthly run done",
+        extra={"period": result.period, "invoiced": result.invoiced, "skipped": result.skipped},
+    )
+    return {"period": result.period, "invoiced": result.invoiced, "skipped": result.skipped}
