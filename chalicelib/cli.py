@@ -64,6 +64,12 @@ def stores_create(args: argparse.Namespace) -> dict[str, Any]:
     return {"store_id": store_id}
 
 
+def stores_close(args: argparse.Namespace) -> dict[str, Any]:
+    store = _container().store_service.close(args.store)
+    closed_at = store.closed_at.isoformat() if store.closed_at else None
+    return {"store_id": store.id, "closed_at": closed_at}
+
+
 def invitations_send(args: argparse.Namespace) -> dict[str, Any]:
     sent = _container().invitation_service.send(args.store)
     return {"invitation_url": sent.url, "expires_at": sent.expires_at.isoformat()}
@@ -176,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--vat-id")
     create.add_argument("--monthly-fee-cents", type=int, default=4900)
     create.set_defaults(run=stores_create)
+    close = stores.add_parser("close", help="no more licence invoices from the next run on")
+    close.add_argument("--store", required=True)
+    close.set_defaults(run=stores_close)
 
     invitations = groups.add_parser("invitations").add_subparsers(dest="command", required=True)
     send = invitations.add_parser("send")

@@ -782,19 +782,20 @@ function pmShow(sec, p, o = {}) {
     const acts = h('div', { class: 'actions' }, other, rm);
     toggle.addEventListener('change', async () => {
       const on = toggle.checked;
+      const v = sec.v;
       toggle.disabled = true;
       formError(apErr, '');
       try {
         const np = await api('PUT', '/autopay', { enabled: on });
-        if (!sec.isConnected) return;
+        if (sec.v !== v || !sec.isConnected) return;
         notify(`Automatische Abbuchung ist ${np.autopay ? 'an' : 'aus'}.`, 'ok');
         pmShow(sec, np, { focus: 'autopay-toggle' });
       } catch (e) {
-        if (e.silent) return;
+        if (e.silent || sec.v !== v) return;
         toggle.checked = !on;
         toggle.disabled = false;
         formError(apErr, e.message);
-        if (e.status === 409) api('GET', '/profile').then((np) => { if (sec.isConnected) pmShow(sec, np, { err: e.message }); }, () => {});
+        if (e.status === 409) api('GET', '/profile').then((np) => { if (sec.isConnected) pmShow(sec, np, { err: e.message, focus: 'save-card' }); }, () => {});
       }
     });
     other.addEventListener('click', () => pmSetup(sec, p));
@@ -855,10 +856,10 @@ async function pmSetup(sec, p) {
   const back = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'setup-cancel' }, 'Abbrechen');
   const form = h('form', { novalidate: true, class: 'pay-form', 'aria-labelledby': 'pm-h' },
     h('div', { class: 'field' }, h('span', { id: 'setup-label', class: 'label' }, 'Kartendaten'), mount, cardErr),
-    h('p', { class: 'hint' }, 'Deine Kartendaten gehen direkt an unseren Zahlungsdienstleister Stripe, nicht an SIDES. Deine Bank fragt eventuell nach einer Bestätigung (3-D Secure).'),
+    h('p', { class: 'hint' }, STRIPE_HINT, ' Deine Bank fragt eventuell nach einer Bestätigung (3-D Secure).'),
     error, progress, h('div', { class: 'actions' }, submit, back));
   v = pmBody(sec, form);
-  const card = stripe.elements().create('card', { hidePostalCode: true, style: { base: { fontSize: '16px', color: '#1c2233' } } });
+  const card = cardElement(stripe);
   card.mount(mount);
   const ui = flowUi([submit, back], progress, error, submit);
   let running = false;
@@ -1220,6 +1221,9 @@ async function stripeFor(cfg) {
 
 // --- Building blocks of the pay box ---
 
+const STRIPE_HINT = 'Deine Kartendaten gehen direkt an unseren Zahlungsdienstleister Stripe, nicht an SIDES.';
+const cardElement = (stripe) => stripe.elements().create('card', { hidePostalCode: true, style: { base: { fontSize: '16px', color: '#1c2233' } } });
+
 const spinner = () => h('span', { class: 'spinner', 'aria-hidden': 'true' });
 
 function msgP(msg, kind = 'error') {
@@ -1345,12 +1349,12 @@ async function stepCard(pb, cfg) {
   const form = h('form', { novalidate: true, class: 'pay-form' },
     h('div', { class: 'field' }, h('span', { id: 'card-label', class: 'label' }, 'Kartendaten'), mount, cardErr),
     h('div', { class: 'check-row' }, save, h('label', { for: 'pay-save' }, 'Karte für die monatliche Abbuchung speichern')),
-    h('p', { class: 'hint' }, 'Deine Kartendaten gehen direkt an unseren Zahlungsdienstleister Stripe, nicht an SIDES.'),
+    h('p', { class: 'hint' }, STRIPE_HINT),
     error, progress,
     h('div', { class: 'actions' }, submit, back));
   setBox(pb, 'Mit Kreditkarte bezahlen', form);
 
-  const card = stripe.elements().create('card', { hidePostalCode: true, style: { base: { fontSize: '16px', color: '#1c2233' } } });
+  const card = cardElement(stripe);
   card.mount(mount);
   const ui = flowUi([submit, back, save], progress, error, submit);
   ui.save = save;

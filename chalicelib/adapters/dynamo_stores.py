@@ -119,6 +119,16 @@ class DynamoStoreRepository:
     def list_all(self) -> list[Store]:
         return [to_store(record) for record in StoreRecord.scan()]
 
+    def close(self, store_id: str, now: datetime) -> bool:
+        try:
+            StoreRecord(store_id=store_id).update(
+                actions=[StoreRecord.closed_at.set(now), StoreRecord.autopay.set(False)],
+                condition=StoreRecord.store_id.exists() & StoreRecord.closed_at.does_not_exist(),
+            )
+        except UpdateError:
+            return False
+        return True
+
     def set_payment_method(self, store_id: str, card: SavedCard | None) -> None:
         actions: list[Any]
         if card is None:

@@ -187,7 +187,7 @@ class ChargeService:
     def _charge_once(
         self, store: Store, invoice: Invoice, payment: Payment, request: ChargeRequest
     ) -> ProviderPayment:
-        if payment.provider_ref:
+        if payment.provider_ref and not payment.provider_ref.startswith("declined-"):
             return self.cards.get_intent(payment.provider_ref)  # resumed after a crash
         assert store.payment_method is not None
         result = self.cards.charge_off_session(
@@ -203,8 +203,9 @@ class ChargeService:
             },
             idempotency_key=licence_key(store.id, request.period, request.attempt),
         )
-        if not result.provider_ref.startswith("declined-"):
-            self.ledger.set_provider_ref(payment.id, result.provider_ref, None)
+        # A decline may come without an intent id (the error carries none); the synthetic
+        # reference still ties the attempt to this payment.
+        self.ledger.set_provider_ref(payment.id, result.provider_ref, None)
         return result
 
     def _after_decline(

@@ -70,6 +70,9 @@ class StoreRepository(Protocol):
 
     def list_all(self) -> list[Store]: ...
 
+    def close(self, store_id: str, now: datetime) -> bool:
+        """Mark the store closed (no more licence invoices); False if unknown or closed."""
+
     def set_payment_method(self, store_id: str, card: SavedCard | None) -> None:
         """Save the store's card, or remove it (which also turns autopay off)."""
 

@@ -42,6 +42,11 @@ class StoreService:
         self.stores.add(store)
         return store.id
 
+    def close(self, store_id: str) -> Store:
+        if not self.stores.close(store_id, self.clock.now()) and self.stores.get(store_id) is None:
+            raise StoreNotFoundError()
+        return self.profile(store_id)
+
     def profile(self, store_id: str) -> Store:
         store = self.stores.get(store_id)
         if store is None:
