@@ -2,9 +2,11 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import account, auth, payments, public
+from chalicelib.api import account, auth, observability, payments, public
 
 app = Chalice(app_name="sides-portal")
 
 for blueprint in (public.bp, auth.bp, account.bp, payments.bp):
     app.register_blueprint(blueprint, url_prefix="/api")
+
+observability.install(app)

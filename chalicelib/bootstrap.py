@@ -26,6 +26,7 @@ from chalicelib.services.ports import (
     InvoiceRepository,
     Mailer,
     MembershipRepository,
+    Metrics,
     PaymentLedger,
     PayPalGateway,
     PdfRenderer,
@@ -150,6 +151,15 @@ class Container:
         return render_invoice_pdf
 
     @cached
+    def metrics(self) -> Metrics:
+        import os
+
+        from chalicelib.adapters.emf_metrics import EmfMetrics
+
+        service = os.environ.get("POWERTOOLS_SERVICE_NAME", "portal")
+        return EmfMetrics(namespace="SidesPortal", service=service)
+
+    @cached
     def ledger(self) -> PaymentLedger:
         from chalicelib.adapters.dynamo_payments import DynamoPaymentLedger
 
@@ -236,6 +246,7 @@ class Container:
             render_pdf=self.render_pdf,
             supplier=self.settings.supplier,
             clock=self.clock,
+            metrics=self.metrics,
         )
 
     @cached
@@ -257,6 +268,7 @@ class Container:
             portal_url=self.settings.portal_url,
             grace_days=self.settings.dunning_grace_days,
             methods=self.payment_methods,
+            metrics=self.metrics,
         )
 
     @cached
@@ -298,11 +310,12 @@ class Container:
             clock=self.clock,
             portal_url=self.settings.portal_url,
             grace_days=self.settings.dunning_grace_days,
+            metrics=self.metrics,
         )
 
     @cached
     def webhooks(self) -> WebhookService:
-        return WebhookService(self.cards, self.paypal, self.publisher)
+        return WebhookService(self.cards, self.paypal, self.publisher, self.metrics)
 
     @cached
     def support(self) -> SupportService:

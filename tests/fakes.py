@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+import logging
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,15 +24,28 @@ from chalicelib.domain.errors import (
     EmailInUseError,
     InvalidCodeError,
     InvalidCredentialsError,
+    InvalidPayloadError,
+    InvalidSignatureError,
+    InvoiceNotPayableError,
+    ServiceUnavailableError,
     UnauthorizedError,
 )
 from chalicelib.domain.invitations import Invitation, InvitationStatus
 from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus, list_group
 from chalicelib.domain.passwords import check_password
-from chalicelib.domain.stores import Address, OpenItem, Store
+from chalicelib.domain.payments import Payment, PaymentStatus
+from chalicelib.domain.stores import Address, OpenItem, SavedCard, Store
 from chalicelib.domain.supplier import DEFAULT_SUPPLIER
 from chalicelib.services.cursors import CursorCodec
-from chalicelib.services.ports import InvoicePage, Mail, SupportRequest, Tokens
+from chalicelib.services.ports import (
+    ChargeRequest,
+    DomainEvent,
+    InvoicePage,
+    Mail,
+    ProviderPayment,
+    SupportRequest,
+    Tokens,
+)
 
 # --------------------------------------------------------------------------------------
 # Builders
@@ -113,6 +128,52 @@ def make_invoice(
 
 
 # --------------------------------------------------------------------------------------
+# Failures on demand
+# --------------------------------------------------------------------------------------
+
+
+class InjectedFault(RuntimeError):
+    """A crash a test asked for: the process died or the call timed out (not a PortalError,
+    so no service mistakes it for an answer it may handle)."""
+
+
+class Faults:
+    """Makes chosen calls of a fake raise, once or a few times, either before the call takes
+    effect ("before": nothing happened) or after it ("after": the write landed, the caller
+    never heard back, as with a timeout)."""
+
+    def __init__(self, error: type[Exception] = InjectedFault) -> None:
+        self.error = error
+        self.armed: dict[str, list[tuple[str, type[Exception]]]] = {}
+        self.fired: list[tuple[str, str]] = []
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        when: str = "before",
+        times: int = 1,
+        error: type[Exception] | None = None,
+    ) -> None:
+        if when not in ("before", "after"):
+            raise ValueError("when is 'before' or 'after'")
+        self.armed.setdefault(method, []).extend([(when, error or self.error)] * times)
+
+    def pending(self) -> bool:
+        return any(self.armed.values())
+
+    def clear(self) -> None:
+        self.armed.clear()
+
+    def check(self, method: str, when: str) -> None:
+        plans = self.armed.get(method)
+        if plans and plans[0][0] == when:
+            _, error = plans.pop(0)
+            self.fired.append((method, when))
+            raise error(f"injected failure {when} {method}")
+
+
+# --------------------------------------------------------------------------------------
 # Clock and secrets
 # --------------------------------------------------------------------------------------
 
@@ -160,6 +221,9 @@ class FakeStores:
         self.claims: dict[str, str] = {}  # billing e-mail -> store id
         self.added: list[Store] = []
         self.access_changes: list[tuple[str, str, datetime]] = []
+        self.payment_methods: list[tuple[str, SavedCard | None]] = []
+        self.open_item_updates: list[tuple[str, OpenItem]] = []
+        self.faults = Faults()
 
     def get(self, store_id: str) -> Store | None:
         return self.stores.get(store_id)
@@ -179,8 +243,63 @@ class FakeStores:
     def list_ids(self) -> list[str]:
         return list(self.stores)
 
+    def list_all(self) -> list[Store]:
+        return list(self.stores.values())
+
+    def close(self, store_id: str, now: datetime) -> bool:
+        with self._lock:
+            store = self.stores.get(store_id)
+            if store is None or store.closed_at is not None:
+                return False
+            self.stores[store_id] = dataclasses.replace(store, closed_at=now, autopay=False)
+            return True
+
+    def set_payment_method(self, store_id: str, card: SavedCard | None) -> None:
+        with self._lock:
+            self.faults.check("set_payment_method", "before")
+            store = self._existing(store_id)
+            if card is None:
+                # Like the adapter: removing the card also turns autopay off.
+                self.stores[store_id] = dataclasses.replace(
+                    store, payment_method=None, autopay=False
+                )
+            else:
+                self.stores[store_id] = dataclasses.replace(store, payment_method=card)
+            self.payment_methods.append((store_id, card))
+            self.faults.check("set_payment_method", "after")
+
+    def set_autopay(self, store_id: str, enabled: bool) -> bool:
+        with self._lock:
+            store = self.stores.get(store_id)
+            if store is None or (enabled and store.payment_method is None):
+                return False
+            self.stores[store_id] = dataclasses.replace(store, autopay=enabled)
+            return True
+
+    def update_open_item(self, store_id: str, item: OpenItem) -> bool:
+        with self._lock:
+            self.faults.check("update_open_item", "before")
+            store = self.stores.get(store_id)
+            # Only while the invoice is still unsettled: never resurrect a paid one.
+            if store is None or all(i.invoice_id != item.invoice_id for i in store.open_items):
+                return False
+            items = [i for i in store.open_items if i.invoice_id != item.invoice_id]
+            self._set_open_items(store, [*items, item])
+            self.open_item_updates.append((store_id, item))
+            self.faults.check("update_open_item", "after")
+            return True
+
+    def set_customer_id(self, store_id: str, customer_id: str) -> str:
+        with self._lock:
+            store = self._existing(store_id)
+            if store.stripe_customer_id:
+                return store.stripe_customer_id
+            self.stores[store_id] = dataclasses.replace(store, stripe_customer_id=customer_id)
+            return customer_id
+
     def set_access(self, store_id: str, status: str, now: datetime) -> bool:
         with self._lock:
+            self.faults.check("set_access", "before")
             store = self.stores.get(store_id)
             if store is None or store.account_status == status:
                 return False
@@ -190,7 +309,15 @@ class FakeStores:
                 blocked_since=now if status == "blocked" else None,
             )
             self.access_changes.append((store_id, status, now))
+            self.faults.check("set_access", "after")
             return True
+
+    def _existing(self, store_id: str) -> Store:
+        store = self.stores.get(store_id)
+        if store is None:
+            # The adapter's update is conditional on the store existing (UpdateError).
+            raise LookupError(f"unknown store {store_id}")
+        return store
 
     # used by FakeInvoices, like the adapter's transactions touch StoreRecord.open_items
     def _put_open_item(self, invoice: Invoice) -> None:
@@ -544,6 +671,794 @@ class FakeUserDirectory:
 
 
 # --------------------------------------------------------------------------------------
+# Payments: ledger, processed events, bus, charge queue
+# --------------------------------------------------------------------------------------
+
+_OPEN_PAYMENTS = frozenset({PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION})
+_ledger_log = logging.getLogger("portal.ledger")
+
+
+class FakeLedger:
+    """PaymentLedger: payments and the invoice (and store open item) they move, changed
+    together as the DynamoDB adapter's transactions do, with the same conditions."""
+
+    def __init__(self, invoices: FakeInvoices | None = None) -> None:
+        self._lock = threading.RLock()
+        self.invoices = invoices if invoices is not None else FakeInvoices()
+        self.stores = self.invoices.stores
+        self.payments: dict[str, Payment] = {}
+        self.opened: list[Payment] = []
+        # (payment id, from, to, when) of every payment status change
+        self.transitions: list[tuple[str, PaymentStatus | None, PaymentStatus, datetime]] = []
+        # refund_needed alerts: money moved for an invoice that was already paid or void
+        self.alerts: list[dict[str, str]] = []
+        self.faults = Faults()
+
+    def get(self, payment_id: str) -> Payment | None:
+        return self.payments.get(payment_id)
+
+    def list_for_invoice(self, invoice_id: str) -> list[Payment]:
+        return [p for p in self.payments.values() if p.invoice_id == invoice_id]
+
+    def open(self, payment: Payment) -> None:
+        with self._lock:
+            self.faults.check("open", "before")
+            invoice = self.invoices.invoices.get(payment.invoice_id)
+            if (
+                payment.id in self.payments
+                or invoice is None
+                or invoice.status != InvoiceStatus.OPEN
+                or invoice.store_id != payment.store_id
+            ):
+                raise InvoiceNotPayableError()
+            stored = dataclasses.replace(
+                payment, provider_ref=None, approve_url=None, failure_code=None, notified=False
+            )
+            self.payments[payment.id] = stored
+            self.opened.append(stored)
+            self.transitions.append((payment.id, None, stored.status, payment.created_at))
+            self._move_invoice(
+                invoice,
+                payment.created_at,
+                status=InvoiceStatus.PROCESSING,
+                active_payment_id=payment.id,
+            )
+            self.faults.check("open", "after")
+
+    def set_provider_ref(self, payment_id: str, ref: str, approve_url: str | None) -> Payment:
+        with self._lock:
+            self.faults.check("set_provider_ref", "before")
+            stored = self.payments.get(payment_id)
+            if stored is None:
+                raise LookupError(f"unknown payment {payment_id}")
+            if stored.provider_ref is not None and stored.provider_ref != ref:
+                raise ConflictError()
+            changed = dataclasses.replace(
+                stored, provider_ref=ref, approve_url=approve_url or stored.approve_url
+            )
+            self.payments[payment_id] = changed
+            self.faults.check("set_provider_ref", "after")
+            return changed
+
+    def mark(self, payment: Payment, status: PaymentStatus, now: datetime) -> Payment:
+        with self._lock:
+            self.faults.check("mark", "before")
+            stored = self.payments.get(payment.id)
+            if stored is None or stored.status not in _OPEN_PAYMENTS:
+                return stored or payment
+            moved = self._move_payment(stored, status, now)
+            self.faults.check("mark", "after")
+            return moved
+
+    def settle_success(self, payment: Payment, now: datetime) -> bool:
+        with self._lock:
+            self.faults.check("settle_success", "before")
+            stored = self.payments.get(payment.id)
+            if stored is None or stored.status == PaymentStatus.SUCCEEDED:
+                return False  # this success was recorded before
+            invoice = self.invoices.invoices.get(payment.invoice_id)
+            self._move_payment(stored, PaymentStatus.SUCCEEDED, now, failure_code=None)
+            if invoice is not None and invoice.status in (
+                InvoiceStatus.OPEN,
+                InvoiceStatus.PROCESSING,
+            ):
+                self._move_invoice(
+                    invoice, now, status=InvoiceStatus.PAID, paid_at=now, active_payment_id=None
+                )
+                self.stores._drop_open_item(payment.store_id, payment.invoice_id)
+            else:
+                # Money moved for an invoice that is paid or void: record it, raise the alarm.
+                alert = {
+                    "alert": "refund_needed",
+                    "payment_id": payment.id,
+                    "invoice_id": payment.invoice_id,
+                }
+                self.alerts.append(alert)
+                _ledger_log.error(
+                    "ALERT payment succeeded for an invoice that is no longer payable",
+                    extra=alert,
+                )
+            self.faults.check("settle_success", "after")
+            return True
+
+    def settle_failure(
+        self, payment: Payment, status: PaymentStatus, failure_code: str | None, now: datetime
+    ) -> bool:
+        with self._lock:
+            self.faults.check("settle_failure", "before")
+            stored = self.payments.get(payment.id)
+            if stored is None or stored.status not in _OPEN_PAYMENTS:
+                return False
+            code = failure_code or stored.failure_code
+            self._move_payment(stored, status, now, failure_code=code)
+            invoice = self.invoices.invoices.get(payment.invoice_id)
+            if (
+                invoice is not None
+                and invoice.status == InvoiceStatus.PROCESSING
+                and invoice.active_payment_id == payment.id
+            ):
+                self._move_invoice(
+                    invoice, now, status=InvoiceStatus.OPEN, active_payment_id=None
+                )
+            self.faults.check("settle_failure", "after")
+            return True
+
+    def mark_notified(self, payment_id: str) -> bool:
+        with self._lock:
+            self.faults.check("mark_notified", "before")
+            stored = self.payments.get(payment_id)
+            if stored is not None and stored.notified:
+                return False
+            if stored is not None:
+                self.payments[payment_id] = dataclasses.replace(stored, notified=True)
+            self.faults.check("mark_notified", "after")
+            return True
+
+    # helpers ---------------------------------------------------------------------------
+    def _move_payment(
+        self, stored: Payment, status: PaymentStatus, now: datetime, **changes: Any
+    ) -> Payment:
+        moved = dataclasses.replace(stored, status=status, updated_at=now, **changes)
+        self.payments[stored.id] = moved
+        self.transitions.append((stored.id, stored.status, status, now))
+        return moved
+
+    def _move_invoice(self, invoice: Invoice, now: datetime, **changes: Any) -> None:
+        moved = dataclasses.replace(invoice, **changes)
+        self.invoices.invoices[invoice.id] = moved
+        self.invoices.moves.append((invoice.id, invoice.status, moved.status, now))
+
+
+class FakeProcessedEvents:
+    """ProcessedEvents: provider event ids already applied; remembering twice is harmless."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, datetime] = {}
+        self.faults = Faults()
+
+    def seen(self, event_id: str) -> bool:
+        return event_id in self.events
+
+    def remember(self, event_id: str, now: datetime) -> None:
+        self.faults.check("remember", "before")
+        self.events.setdefault(event_id, now)
+
+
+class FakePublisher:
+    """EventPublisher: every landed event as (detail_type, detail), in order. Like
+    PutEvents, events go in batches of 10 and a failing batch leaves earlier ones landed."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict[str, Any]]] = []
+        self.sources: list[str] = []
+        self.faults = Faults(ServiceUnavailableError)
+
+    def publish(self, events: Sequence[DomainEvent], source: str) -> None:
+        for start in range(0, len(events), 10):
+            self.faults.check("publish", "before")
+            for event in events[start : start + 10]:
+                self.published.append((event.detail_type, dict(event.detail)))
+                self.sources.append(source)
+            self.faults.check("publish", "after")
+
+    def of_type(self, detail_type: str) -> list[dict[str, Any]]:
+        return [detail for kind, detail in self.published if kind == detail_type]
+
+
+class FakeChargeQueue:
+    """ChargeQueue: `sent` holds every request ever enqueued, `waiting` what is still to be
+    delivered. Like SQS, requests go in batches of 10 and a failing batch leaves earlier
+    batches sent. Tests deliver with take()/done() (or drain())."""
+
+    def __init__(self) -> None:
+        self.sent: list[ChargeRequest] = []
+        self.waiting: list[ChargeRequest] = []
+        self.in_progress = 0
+        self.faults = Faults(ServiceUnavailableError)
+
+    def enqueue(self, requests: Sequence[ChargeRequest]) -> None:
+        for start in range(0, len(requests), 10):
+            self.faults.check("enqueue", "before")
+            chunk = list(requests[start : start + 10])
+            self.sent.extend(chunk)
+            self.waiting.extend(chunk)
+            self.faults.check("enqueue", "after")
+
+    def in_flight(self) -> int:
+        return len(self.waiting) + self.in_progress
+
+    def take(self, index: int = 0) -> ChargeRequest:
+        """Receive one waiting request (it is in flight until done())."""
+        request = self.waiting.pop(index)
+        self.in_progress += 1
+        return request
+
+    def done(self, request: ChargeRequest, delete: bool = True) -> None:
+        """Finish a received request; not deleted, it comes back (visibility timeout)."""
+        self.in_progress -= 1
+        if not delete:
+            self.waiting.append(request)
+
+    def drain(self, handler: Callable[[ChargeRequest], Any], limit: int = 1000) -> list[Any]:
+        """Deliver every waiting request (and those enqueued meanwhile) to `handler`."""
+        results = []
+        while self.waiting and limit > 0:
+            limit -= 1
+            request = self.take(0)
+            try:
+                results.append(handler(request))
+            except BaseException:
+                self.done(request, delete=False)
+                raise
+            self.done(request)
+        return results
+
+
+# --------------------------------------------------------------------------------------
+# Payment providers: Stripe (cards) and PayPal
+# --------------------------------------------------------------------------------------
+
+SUCCEED = "succeed"
+AUTHENTICATE = "authentication_required"
+# What Stripe says for a decline: (error code, decline_code)
+_STRIPE_DECLINES = {
+    "insufficient_funds": ("card_declined", "insufficient_funds"),
+    "card_declined": ("card_declined", "generic_decline"),
+    "expired_card": ("expired_card", "expired_card"),
+    "incorrect_cvc": ("incorrect_cvc", "incorrect_cvc"),
+    "lost_card": ("card_declined", "lost_card"),
+    AUTHENTICATE: (AUTHENTICATE, AUTHENTICATE),
+}
+_STRIPE_STATUS = {
+    "requires_payment_method": PaymentStatus.PENDING,
+    "requires_confirmation": PaymentStatus.PENDING,
+    "requires_capture": PaymentStatus.PENDING,
+    "processing": PaymentStatus.PENDING,
+    "requires_action": PaymentStatus.REQUIRES_ACTION,
+    "succeeded": PaymentStatus.SUCCEEDED,
+    "canceled": PaymentStatus.CANCELED,
+}
+_CANCELABLE = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
+)
+
+
+class FakeStripeError(Exception):
+    """A Stripe error the adapter does not translate (it would surface as it is)."""
+
+    def __init__(self, kind: str, message: str = "") -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+
+
+@dataclasses.dataclass
+class FakeIntent:
+    id: str
+    amount: int
+    currency: str  # lower case, as Stripe keeps it
+    customer: str | None
+    metadata: dict[str, str]
+    client_secret: str
+    status: str = "requires_payment_method"
+    payment_method: str | None = None
+    error: dict[str, str] | None = None  # last_payment_error
+    off_session: bool = False
+
+
+@dataclasses.dataclass
+class FakeSetupIntent:
+    id: str
+    customer: str
+    store_id: str
+    client_secret: str
+    status: str = "requires_payment_method"
+    payment_method: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeCharge:
+    """Money that moved at a provider."""
+
+    provider: str
+    ref: str
+    payment_id: str | None
+    invoice_id: str | None
+    amount_cents: int
+    currency: str
+    off_session: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class OffSessionCall:
+    customer: str
+    method_id: str
+    amount_cents: int
+    currency: str
+    metadata: dict[str, str]
+    idempotency_key: str
+
+
+class FakeCards:
+    """CardGateway with Stripe's behaviour as the adapter sees it: idempotency keys replay
+    the first answer (a different request under a used key is refused), intents move
+    through Stripe's statuses, and each move leaves a webhook event in `events`.
+
+    Cards and tokens behave as configured with add_card() (default: succeed):
+    "succeed", "authentication_required", or a decline code (insufficient_funds,
+    card_declined, expired_card, ...)."""
+
+    def __init__(self, webhook_signature: str = "fake-signature") -> None:
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self.behaviours: dict[str, str] = {}
+        self.details: dict[str, SavedCard] = {}
+        self.attached: dict[str, str] = {}  # payment method -> customer
+        self.customers: dict[str, str] = {}  # customer id -> store id
+        self.customer_calls: list[str] = []
+        self.intents: dict[str, FakeIntent] = {}
+        self.setup_intents: dict[str, FakeSetupIntent] = {}
+        self.charge_calls: list[OffSessionCall] = []
+        self.confirm_calls: list[tuple[str, str, str]] = []  # intent, token, key
+        self.charges: list[FakeCharge] = []
+        self.removed: list[tuple[str, str]] = []
+        self.canceled: list[str] = []
+        self.events: list[dict[str, Any]] = []
+        self.webhook_signature = webhook_signature
+        self._replies: dict[str, tuple[Any, Any]] = {}  # idempotency key -> (request, reply)
+        self.faults = Faults(ServiceUnavailableError)
+
+    # configuration and owner actions (what happens in the browser or at the bank) -------
+    def add_card(
+        self,
+        method_id: str,
+        behaviour: str = SUCCEED,
+        *,
+        customer: str | None = None,
+        brand: str = "visa",
+        last4: str = "4242",
+        exp_month: int = 12,
+        exp_year: int = 2030,
+    ) -> str:
+        self.behaviours[method_id] = behaviour
+        self.details[method_id] = SavedCard(method_id, brand, last4, exp_month, exp_year)
+        if customer is not None:
+            self.attached[method_id] = customer
+        return method_id
+
+    def behaviour(self, method_or_token: str) -> str:
+        return self.behaviours.get(method_or_token, SUCCEED)
+
+    def complete_setup(
+        self, setup: str, method_id: str, behaviour: str = SUCCEED, succeed: bool = True
+    ) -> str:
+        """The owner entered a card for this SetupIntent (id or client secret)."""
+        intent = self.setup_intents[setup.split("_secret_")[0]]
+        self.add_card(method_id, behaviour)
+        intent.payment_method = method_id
+        if succeed:
+            intent.status = "succeeded"
+            self.attached[method_id] = intent.customer
+        else:
+            intent.status = "requires_payment_method"
+        return intent.id
+
+    def authenticate(self, intent_id: str, success: bool = True) -> ProviderPayment:
+        """The owner finished (or failed) 3-D Secure for an intent in requires_action."""
+        with self._lock:
+            intent = self.intents[intent_id]
+            if intent.status != "requires_action":
+                return self._view(intent)
+            if success:
+                self._succeed(intent)
+            else:
+                self._decline(intent, "payment_intent_authentication_failure", None)
+            return self._view(intent)
+
+    def charged_cents(self, invoice_id: str) -> int:
+        return sum(c.amount_cents for c in self.charges if c.invoice_id == invoice_id)
+
+    def charges_for(self, invoice_id: str) -> list[FakeCharge]:
+        return [c for c in self.charges if c.invoice_id == invoice_id]
+
+    # CardGateway ----------------------------------------------------------------------
+    def ensure_customer(self, store_id: str, email: str, name: str) -> str:
+        with self._lock:
+            self.faults.check("ensure_customer", "before")
+            self.customer_calls.append(store_id)
+            key = f"cus-{store_id}"
+            if key not in self._replies:
+                customer = f"cus_{next(self._ids)}"
+                self.customers[customer] = store_id
+                self._replies[key] = ((store_id,), customer)
+            return str(self._replies[key][1])
+
+    def create_intent(
+        self,
+        *,
+        payment_id: str,
+        amount_cents: int,
+        currency: str,
+        customer: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> ProviderPayment:
+        with self._lock:
+            self.faults.check("create_intent", "before")
+            request = ("create", amount_cents, currency.lower(), customer, sorted(metadata.items()))
+            replay = self._replay(idempotency_key, request)
+            if replay is not None:
+                return replay  # type: ignore[no-any-return]
+            intent = self._new_intent(amount_cents, currency, customer, metadata)
+            reply = self._view(intent)
+            self._replies[idempotency_key] = (request, reply)
+            self.faults.check("create_intent", "after")
+            return reply
+
+    def attach_card_and_confirm(
+        self, intent_id: str, customer: str, token: str, idempotency_key: str
+    ) -> ProviderPayment:
+        with self._lock:
+            self.faults.check("attach_card_and_confirm", "before")
+            intent = self._intent(intent_id)
+            # Like the adapter: confirm only what still needs confirming.
+            if intent.status not in ("requires_payment_method", "requires_confirmation"):
+                return self._view(intent)
+            self.confirm_calls.append((intent_id, token, idempotency_key))
+            replay = self._replay(idempotency_key, ("confirm", token))
+            if replay is not None:
+                return replay  # type: ignore[no-any-return]
+            source = f"card_{token}"
+            self.add_card(source, self.behaviour(token), customer=customer)
+            intent.payment_method = source
+            behaviour = self.behaviour(token)
+            if behaviour == SUCCEED:
+                self._succeed(intent)
+                reply = self._view(intent)
+            elif behaviour == AUTHENTICATE:
+                intent.status = "requires_action"
+                self._event("payment_intent.requires_action", intent)
+                reply = self._view(intent)
+            else:
+                code, _ = self._decline(intent, *_STRIPE_DECLINES.get(behaviour, (
+                    "card_declined", behaviour)))
+                # The adapter reports the error code of the CardError (not decline_code).
+                reply = ProviderPayment(
+                    provider_ref=intent.id,
+                    status=PaymentStatus.FAILED.value,
+                    amount_cents=intent.amount,
+                    currency=intent.currency.upper(),
+                    client_secret=intent.client_secret,
+                    failure_code=code,
+                )
+            self._replies[idempotency_key] = (("confirm", token), reply)
+            self.faults.check("attach_card_and_confirm", "after")
+            return reply
+
+    def get_intent(self, intent_id: str) -> ProviderPayment:
+        self.faults.check("get_intent", "before")
+        return self._view(self._intent(intent_id))
+
+    def cancel_intent(self, intent_id: str) -> ProviderPayment:
+        with self._lock:
+            self.faults.check("cancel_intent", "before")
+            intent = self._intent(intent_id)
+            if intent.status in _CANCELABLE:
+                intent.status = "canceled"
+                self.canceled.append(intent_id)
+                self._event("payment_intent.canceled", intent)
+            return self._view(intent)  # not cancelable any more: say what it is
+
+    def create_setup_intent(self, customer: str, store_id: str) -> str:
+        with self._lock:
+            self.faults.check("create_setup_intent", "before")
+            setup_id = f"seti_{next(self._ids)}"
+            secret = f"{setup_id}_secret_{next(self._ids)}"
+            self.setup_intents[setup_id] = FakeSetupIntent(setup_id, customer, store_id, secret)
+            return secret
+
+    def succeeded_setup(self, setup_intent_id: str, customer: str) -> str | None:
+        intent = self.setup_intents.get(setup_intent_id)
+        if (
+            intent is None
+            or intent.status != "succeeded"
+            or intent.customer != customer
+            or not intent.payment_method
+        ):
+            return None
+        self.attached.setdefault(intent.payment_method, customer)
+        return intent.payment_method
+
+    def card_details(self, customer: str, method_id: str) -> SavedCard:
+        if method_id not in self.details:
+            raise FakeStripeError("resource_missing", method_id)
+        return self.details[method_id]
+
+    def remove_card(self, customer: str, method_id: str) -> None:
+        self.faults.check("remove_card", "before")
+        self.removed.append((customer, method_id))
+        if self.attached.get(method_id) == customer:
+            del self.attached[method_id]  # else: already gone at Stripe, which is fine
+
+    def charge_off_session(
+        self,
+        *,
+        customer: str,
+        method_id: str,
+        amount_cents: int,
+        currency: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> ProviderPayment:
+        with self._lock:
+            self.faults.check("charge_off_session", "before")
+            self.charge_calls.append(
+                OffSessionCall(
+                    customer, method_id, amount_cents, currency, dict(metadata), idempotency_key
+                )
+            )
+            request = (
+                "off_session", customer, method_id, amount_cents, currency.lower(),
+                sorted(metadata.items()),
+            )
+            replay = self._replay(idempotency_key, request)
+            if replay is not None:
+                self.faults.check("charge_off_session", "after")
+                return replay  # type: ignore[no-any-return]
+            if self.attached.get(method_id) != customer:
+                # Stripe refuses (400, not cached); the adapter does not translate it.
+                raise FakeStripeError("invalid_request", f"{method_id} is not {customer}'s")
+            intent = self._new_intent(amount_cents, currency, customer, metadata)
+            intent.off_session = True
+            intent.payment_method = method_id
+            behaviour = self.behaviour(method_id)
+            if behaviour == SUCCEED:
+                self._succeed(intent)
+                reply = self._view(intent)
+            else:
+                # Off-session, Stripe answers a CardError (402) for declines and for
+                # authentication_required alike; the intent waits for a new method.
+                code, decline = self._decline(
+                    intent, *_STRIPE_DECLINES.get(behaviour, ("card_declined", behaviour))
+                )
+                reply = ProviderPayment(
+                    intent.id,
+                    PaymentStatus.FAILED.value,
+                    amount_cents,
+                    currency,
+                    failure_code=decline or code,
+                )
+            self._replies[idempotency_key] = (request, reply)
+            self.faults.check("charge_off_session", "after")
+            return reply
+
+    def parse_webhook(self, body: bytes, signature_header: str | None) -> Any:
+        if signature_header != self.webhook_signature:
+            raise InvalidSignatureError()
+        try:
+            event = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidPayloadError() from exc
+        if not isinstance(event, dict) or "type" not in event or "id" not in event:
+            raise InvalidPayloadError()
+        return event
+
+    # helpers ----------------------------------------------------------------------------
+    def _replay(self, key: str, request: Any) -> Any:
+        known = self._replies.get(key)
+        if known is None:
+            return None
+        if known[0] != request:
+            raise FakeStripeError("idempotency_error", f"key {key} was used for another request")
+        return known[1]
+
+    def _intent(self, intent_id: str) -> FakeIntent:
+        intent = self.intents.get(intent_id)
+        if intent is None:
+            raise FakeStripeError("resource_missing", intent_id)
+        return intent
+
+    def _new_intent(
+        self, amount: int, currency: str, customer: str, metadata: Mapping[str, str]
+    ) -> FakeIntent:
+        intent_id = f"pi_{next(self._ids)}"
+        intent = FakeIntent(
+            id=intent_id,
+            amount=amount,
+            currency=currency.lower(),
+            customer=customer,
+            metadata=dict(metadata),
+            client_secret=f"{intent_id}_secret_{next(self._ids)}",
+        )
+        self.intents[intent_id] = intent
+        return intent
+
+    def _succeed(self, intent: FakeIntent) -> None:
+        intent.status = "succeeded"
+        intent.error = None
+        self.charges.append(
+            FakeCharge(
+                provider="stripe",
+                ref=intent.id,
+                payment_id=intent.metadata.get("payment_id"),
+                invoice_id=intent.metadata.get("invoice_id"),
+                amount_cents=intent.amount,
+                currency=intent.currency.upper(),
+                off_session=intent.off_session,
+            )
+        )
+        self._event("payment_intent.succeeded", intent)
+
+    def _decline(self, intent: FakeIntent, code: str, decline: str | None) -> tuple[str, str | None]:
+        intent.status = "requires_payment_method"
+        intent.error = {"code": code, **({"decline_code": decline} if decline else {})}
+        self._event("payment_intent.payment_failed", intent)
+        return code, decline
+
+    def _view(self, intent: FakeIntent) -> ProviderPayment:
+        status = _STRIPE_STATUS.get(intent.status, PaymentStatus.PENDING)
+        if intent.status == "requires_payment_method" and intent.error:
+            status = PaymentStatus.FAILED
+        error = intent.error or {}
+        return ProviderPayment(
+            provider_ref=intent.id,
+            status=status.value,
+            amount_cents=intent.amount,
+            currency=intent.currency.upper(),
+            client_secret=intent.client_secret,
+            failure_code=(error.get("decline_code") or error.get("code")) if error else None,
+            custom_id=intent.metadata.get("payment_id"),
+            payment_method_id=intent.payment_method,
+        )
+
+    def _event(self, kind: str, intent: FakeIntent) -> None:
+        self.events.append(
+            {
+                "id": f"evt_{next(self._ids)}",
+                "type": kind,
+                "data": {
+                    "object": {
+                        "id": intent.id,
+                        "object": "payment_intent",
+                        "amount": intent.amount,
+                        "currency": intent.currency,
+                        "status": intent.status,
+                        "metadata": dict(intent.metadata),
+                        "payment_method": intent.payment_method,
+                        "last_payment_error": dict(intent.error) if intent.error else None,
+                    }
+                },
+            }
+        )
+
+
+def _paypal_value(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+@dataclasses.dataclass
+class FakeOrder:
+    id: str
+    payment_id: str
+    amount_cents: int
+    currency: str
+    status: str = "CREATED"  # CREATED → APPROVED → COMPLETED
+    capture_id: str | None = None
+
+
+class FakePayPal:
+    """PayPalGateway, minimal: orders created once per payment (PayPal-Request-Id),
+    approved by the owner (approve()), captured at most once; each step leaves a webhook
+    event in `events` and each capture a FakeCharge in `captures`."""
+
+    _STATUS = {"CREATED": "pending", "APPROVED": "requires_action", "COMPLETED": "succeeded"}
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self.orders: dict[str, FakeOrder] = {}
+        self.by_request: dict[str, str] = {}
+        self.captures: list[FakeCharge] = []
+        self.events: list[dict[str, Any]] = []
+        self.verify_result = True
+        self.faults = Faults(ServiceUnavailableError)
+
+    def approve(self, order_id: str) -> None:
+        order = self.orders[order_id]
+        if order.status == "CREATED":
+            order.status = "APPROVED"
+            self._event("CHECKOUT.ORDER.APPROVED", order)
+
+    def create_order(
+        self,
+        *,
+        payment_id: str,
+        invoice_number: str,
+        amount_cents: int,
+        currency: str,
+        return_url: str,
+        cancel_url: str,
+    ) -> ProviderPayment:
+        self.faults.check("create_order", "before")
+        request_id = f"order-{payment_id}"
+        if request_id not in self.by_request:
+            order = FakeOrder(f"PP{next(self._ids)}", payment_id, amount_cents, currency.upper())
+            self.orders[order.id] = order
+            self.by_request[request_id] = order.id
+        return self._view(self.orders[self.by_request[request_id]])
+
+    def get_order(self, order_id: str) -> ProviderPayment:
+        self.faults.check("get_order", "before")
+        return self._view(self.orders[order_id])
+
+    def capture_order(self, order_id: str, request_id: str) -> ProviderPayment:
+        self.faults.check("capture_order", "before")
+        order = self.orders[order_id]
+        if order.status == "APPROVED":
+            order.status = "COMPLETED"
+            order.capture_id = f"CAP{next(self._ids)}"
+            self.captures.append(
+                FakeCharge("paypal", order.id, order.payment_id, None, order.amount_cents,
+                           order.currency)
+            )
+            self._event("PAYMENT.CAPTURE.COMPLETED", order)
+        # not approved / already captured: the adapter reads the order instead
+        return self._view(order)
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        return self.verify_result
+
+    def _view(self, order: FakeOrder) -> ProviderPayment:
+        return ProviderPayment(
+            provider_ref=order.id,
+            status=self._STATUS[order.status],
+            amount_cents=order.amount_cents,
+            currency=order.currency,
+            approve_url=f"https://paypal.fake/checkoutnow?token={order.id}",
+            custom_id=order.payment_id,
+            capture_id=order.capture_id,
+        )
+
+    def _event(self, kind: str, order: FakeOrder) -> None:
+        amount = {"value": _paypal_value(order.amount_cents), "currency_code": order.currency}
+        if kind == "CHECKOUT.ORDER.APPROVED":
+            resource: dict[str, Any] = {
+                "id": order.id,
+                "status": order.status,
+                "purchase_units": [{"custom_id": order.payment_id, "amount": amount}],
+            }
+        else:
+            resource = {
+                "id": order.capture_id,
+                "status": "COMPLETED",
+                "custom_id": order.payment_id,
+                "amount": amount,
+                "supplementary_data": {"related_ids": {"order_id": order.id}},
+            }
+        self.events.append(
+            {"id": f"WH-{next(self._ids)}", "event_type": kind, "resource": resource}
+        )
+
+
+# --------------------------------------------------------------------------------------
 # The container with every fake
 # --------------------------------------------------------------------------------------
 
@@ -574,6 +1489,7 @@ def make_settings(**changes: Any) -> Settings:
 def make_container(*, settings: Settings | None = None, **overrides: Any) -> Container:
     """The real object graph with every adapter replaced by its fake (or an override)."""
     stores = overrides.pop("stores", None) or FakeStores()
+    invoices = overrides.pop("invoices", None) or FakeInvoices(stores)
     verifier = overrides.pop("verifier", None) or FakeVerifier()
     fakes: dict[str, Any] = {
         "clock": FakeClock(),
@@ -581,7 +1497,13 @@ def make_container(*, settings: Settings | None = None, **overrides: Any) -> Con
         "stores": stores,
         "memberships": FakeMemberships(),
         "invitations": FakeInvitations(),
-        "invoices": FakeInvoices(stores),
+        "invoices": invoices,
+        "ledger": FakeLedger(invoices),
+        "processed_events": FakeProcessedEvents(),
+        "publisher": FakePublisher(),
+        "charge_queue": FakeChargeQueue(),
+        "cards": FakeCards(),
+        "paypal": FakePayPal(),
         "support_requests": FakeSupport(),
         "limiter": FakeRateLimiter(),
         "verifier": verifier,

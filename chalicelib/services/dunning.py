@@ -9,6 +9,7 @@ from chalicelib.domain.invoices import Invoice, InvoiceStatus
 from chalicelib.domain.stores import OpenItem, Store
 from chalicelib.services import emails
 from chalicelib.services.ports import (
+    NO_METRICS,
     ChargeQueue,
     ChargeRequest,
     Clock,
@@ -16,6 +17,7 @@ from chalicelib.services.ports import (
     EventPublisher,
     InvoiceRepository,
     Mailer,
+    Metrics,
     StoreRepository,
 )
 
@@ -46,6 +48,7 @@ class DunningService:
     clock: Clock
     portal_url: str
     grace_days: int = 14
+    metrics: Metrics = NO_METRICS
 
     def run(self, today: date) -> DunningResult:
         total = DunningResult()
@@ -75,6 +78,7 @@ class DunningService:
                     reminded += 1
         if requests:
             self.queue.enqueue(requests)
+            self.metrics.count("ChargesRetried", len(requests))
         blocked = self._set_access(store, today)
         return DunningResult(retried, reminded, blocked)
 

@@ -25,10 +25,12 @@ from chalicelib.domain.invoices import (
 from chalicelib.domain.supplier import Supplier
 from chalicelib.services.cursors import CursorCodec
 from chalicelib.services.ports import (
+    NO_METRICS,
     Clock,
     DocumentStore,
     InvoicePage,
     InvoiceRepository,
+    Metrics,
     PdfRenderer,
     StoreRepository,
 )
@@ -77,6 +79,7 @@ class InvoiceIssuer:
     render_pdf: PdfRenderer
     supplier: Supplier
     clock: Clock
+    metrics: Metrics = NO_METRICS
 
     def issue(
         self,
@@ -117,6 +120,7 @@ class InvoiceIssuer:
                 if existing is not None:
                     return existing  # someone issued this very invoice meanwhile
                 continue
+            self.metrics.count("InvoicesIssued")
             return invoice
         raise ConflictError()
 

@@ -26,12 +26,14 @@ from chalicelib.services import emails
 from chalicelib.services.invoices import InvoiceReader, today_in_berlin
 from chalicelib.services.payment_methods import PaymentMethodService
 from chalicelib.services.ports import (
+    NO_METRICS,
     CardGateway,
     Clock,
     DomainEvent,
     EventPublisher,
     InvoiceRepository,
     Mailer,
+    Metrics,
     PaymentLedger,
     PayPalGateway,
     ProviderPayment,
@@ -88,6 +90,7 @@ class PaymentService:
     portal_url: str
     grace_days: int = 14
     methods: PaymentMethodService | None = None
+    metrics: Metrics = NO_METRICS
 
     # owner actions -------------------------------------------------------------------
     def start(
@@ -216,8 +219,8 @@ class PaymentService:
 
     def _succeed(self, payment: Payment) -> None:
         now = self.clock.now()
-        if payment.status != PaymentStatus.SUCCEEDED:
-            self.ledger.settle_success(payment, now)
+        if payment.status != PaymentStatus.SUCCEEDED and self.ledger.settle_success(payment, now):
+            self.metrics.count("PaymentsSucceeded")
         current = self.ledger.get(payment.id)
         if current is not None and current.status == PaymentStatus.SUCCEEDED:
             if not current.notified:
@@ -268,6 +271,7 @@ class PaymentService:
         if not can_move(payment.status, status) or payment.status not in OPEN_STATUSES:
             return
         if self.ledger.settle_failure(payment, status, code, self.clock.now()):
+            self.metrics.count("PaymentsFailed")
             self.publisher.publish(
                 [
                     DomainEvent(

@@ -344,3 +344,18 @@ class ChargeQueue(Protocol):
 
     def in_flight(self) -> int:
         """Requests still waiting or being charged."""
+
+
+class Metrics(Protocol):
+    def count(self, name: str, value: int = 1) -> None:
+        """Add to a business counter (payments, invoices, webhooks, retries)."""
+
+
+class NoMetrics:
+    """Metrics that go nowhere, for callers that do not report any."""
+
+    def count(self, name: str, value: int = 1) -> None:
+        return None
+
+
+NO_METRICS = NoMetrics()

@@ -10,7 +10,14 @@ from typing import Any
 from chalicelib.domain.errors import InvalidPayloadError, InvalidSignatureError
 from chalicelib.domain.payments import ProviderUpdate
 from chalicelib.services import provider_events
-from chalicelib.services.ports import CardGateway, DomainEvent, EventPublisher, PayPalGateway
+from chalicelib.services.ports import (
+    NO_METRICS,
+    CardGateway,
+    DomainEvent,
+    EventPublisher,
+    Metrics,
+    PayPalGateway,
+)
 
 WEBHOOK_SOURCE = "sides.portal.webhooks"
 DETAIL_TYPE = "PaymentProviderEvent"
@@ -27,6 +34,7 @@ class WebhookService:
     cards: CardGateway
     paypal: PayPalGateway
     publisher: EventPublisher
+    metrics: Metrics = NO_METRICS
 
     def _hand_on(self, update: ProviderUpdate | None) -> None:
         if update is None:
@@ -34,11 +42,16 @@ class WebhookService:
         self.publisher.publish([DomainEvent(DETAIL_TYPE, to_detail(update))], WEBHOOK_SOURCE)
 
     def receive_stripe(self, body: bytes, signature: str | None) -> None:
-        event = self.cards.parse_webhook(body, signature)
+        try:
+            event = self.cards.parse_webhook(body, signature)
+        except (InvalidSignatureError, InvalidPayloadError):
+            self.metrics.count("WebhooksRejected")
+            raise
         self._hand_on(provider_events.stripe_update(event))
 
     def receive_paypal(self, headers: Mapping[str, str], body: bytes) -> None:
         if not self.paypal.verify_webhook(headers, body):
+            self.metrics.count("WebhooksRejected")
             raise InvalidSignatureError()
         try:
             event = json.loads(body.decode("utf-8"))

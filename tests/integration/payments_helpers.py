@@ -118,19 +118,29 @@ def sqs_batch(messages: list[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
-def confirm_setup(stripe_url: str, client_secret: str, number: str,
-                  authenticate: bool | None = None) -> str:
+def confirm_setup(
+    stripe_url: str, client_secret: str, number: str, authenticate: bool | None = None
+) -> str:
     """What Stripe.js confirmCardSetup does with a card element (and its 3-D Secure dialog)."""
     setup_id = client_secret.split("_secret_")[0]
-    payload = {"key": PK, "use_stripe_sdk": True, "client_secret": client_secret,
-               "payment_method_data": {"type": "card", "card": {
-                   "number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}}
-    response = requests.post(f"{stripe_url}/v1/setup_intents/{setup_id}/confirm",
-                             data=json.dumps(payload), timeout=10)
+    payload = {
+        "key": PK,
+        "use_stripe_sdk": True,
+        "client_secret": client_secret,
+        "payment_method_data": {
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        },
+    }
+    response = requests.post(
+        f"{stripe_url}/v1/setup_intents/{setup_id}/confirm", data=json.dumps(payload), timeout=10
+    )
     status = response.json().get("status")
     if status == "requires_action" and authenticate is not None:
         step = "confirm" if authenticate else "cancel"
-        requests.post(f"{stripe_url}/v1/setup_intents/{setup_id}/{step}",
-                      data=json.dumps({"key": PK, "use_stripe_sdk": True,
-                                       "client_secret": client_secret}), timeout=10)
+        requests.post(
+            f"{stripe_url}/v1/setup_intents/{setup_id}/{step}",
+            data=json.dumps({"key": PK, "use_stripe_sdk": True, "client_secret": client_secret}),
+            timeout=10,
+        )
     return setup_id
