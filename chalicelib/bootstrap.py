@@ -269,6 +269,7 @@ class Container:
             grace_days=self.settings.dunning_grace_days,
             methods=self.payment_methods,
             metrics=self.metrics,
+            limiter=self.limiter,
         )
 
     @cached

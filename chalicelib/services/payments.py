@@ -13,6 +13,7 @@ from chalicelib.domain.errors import (
     InvoiceNotPayableError,
     PaymentNotFoundError,
     PortalError,
+    RateLimitedError,
 )
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
 from chalicelib.domain.payments import (
@@ -37,12 +38,15 @@ from chalicelib.services.ports import (
     PaymentLedger,
     PayPalGateway,
     ProviderPayment,
+    RateLimiter,
     StoreRepository,
 )
 
 log = logging.getLogger("portal.payments")
 PORTAL_SOURCE = "sides.portal"
 METHODS = {"card": "stripe", "paypal": "paypal"}
+STARTS_PER_WINDOW = 30
+STARTS_WINDOW_S = 15 * 60
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +95,7 @@ class PaymentService:
     grace_days: int = 14
     methods: PaymentMethodService | None = None
     metrics: Metrics = NO_METRICS
+    limiter: RateLimiter | None = None
 
     # owner actions -------------------------------------------------------------------
     def start(
@@ -98,6 +103,7 @@ class PaymentService:
     ) -> PaymentStart:
         if method not in METHODS:
             raise InvalidMethodError()
+        self._limit_starts(store_id)
         invoice = self.reader.get(store_id, invoice_id)
         running = self._running_payment(invoice)
         if running is not None and running.method == method:
@@ -175,6 +181,14 @@ class PaymentService:
 
     def get(self, store_id: str, payment_id: str) -> Payment:
         return self._own(store_id, payment_id)
+
+    def _limit_starts(self, store_id: str) -> None:
+        if self.limiter is None:
+            return
+        key = f"pay:store:{store_id}"
+        if self.limiter.blocked([(key, STARTS_PER_WINDOW)], STARTS_WINDOW_S):
+            raise RateLimitedError()
+        self.limiter.hit([key], STARTS_WINDOW_S)
 
     # provider news --------------------------------------------------------------------
     def apply(self, update: ProviderUpdate) -> None:

@@ -480,3 +480,14 @@ def test_paypal_webhooks_verified_and_applied(api, shop, providers):
     )
     assert response.status_code == 400
     assert approved
+
+
+def test_payment_starts_are_rate_limited_per_store(api, container, shop):
+    from chalicelib.services.payments import STARTS_PER_WINDOW
+
+    for _ in range(STARTS_PER_WINDOW):
+        container.payments.start(shop["store_id"], shop["invoice"].id, "card")
+    response = post(
+        api, f"/api/invoices/{shop['invoice'].id}/payments", {"method": "card"}, shop["token"]
+    )
+    assert response.status_code == 429 and body(response)["error"]["code"] == "rate_limited"
