@@ -692,6 +692,7 @@ class FakeLedger:
         self.transitions: list[tuple[str, PaymentStatus | None, PaymentStatus, datetime]] = []
         # refund_needed alerts: money moved for an invoice that was already paid or void
         self.alerts: list[dict[str, str]] = []
+        self.paid_by: dict[str, str] = {}  # invoice id -> payment id (InvoiceRecord.paid_by)
         self.faults = Faults()
 
     def get(self, payment_id: str) -> Payment | None:
@@ -765,6 +766,7 @@ class FakeLedger:
                 self._move_invoice(
                     invoice, now, status=InvoiceStatus.PAID, paid_at=now, active_payment_id=None
                 )
+                self.paid_by[invoice.id] = payment.id
                 self.stores._drop_open_item(payment.store_id, payment.invoice_id)
             else:
                 # Money moved for an invoice that is paid or void: record it, raise the alarm.
@@ -797,9 +799,7 @@ class FakeLedger:
                 and invoice.status == InvoiceStatus.PROCESSING
                 and invoice.active_payment_id == payment.id
             ):
-                self._move_invoice(
-                    invoice, now, status=InvoiceStatus.OPEN, active_payment_id=None
-                )
+                self._move_invoice(invoice, now, status=InvoiceStatus.OPEN, active_payment_id=None)
             self.faults.check("settle_failure", "after")
             return True
 
@@ -854,12 +854,18 @@ class FakePublisher:
         self.faults = Faults(ServiceUnavailableError)
 
     def publish(self, events: Sequence[DomainEvent], source: str) -> None:
+        """faults: "publish" fails the next batch, "publish:<DetailType>" the next batch
+        holding an event of that type."""
         for start in range(0, len(events), 10):
-            self.faults.check("publish", "before")
-            for event in events[start : start + 10]:
+            batch = events[start : start + 10]
+            names = ["publish", *(f"publish:{event.detail_type}" for event in batch)]
+            for name in names:
+                self.faults.check(name, "before")
+            for event in batch:
                 self.published.append((event.detail_type, dict(event.detail)))
                 self.sources.append(source)
-            self.faults.check("publish", "after")
+            for name in names:
+                self.faults.check(name, "after")
 
     def of_type(self, detail_type: str) -> list[dict[str, Any]]:
         return [detail for kind, detail in self.published if kind == detail_type]
@@ -1139,8 +1145,9 @@ class FakeCards:
                 self._event("payment_intent.requires_action", intent)
                 reply = self._view(intent)
             else:
-                code, _ = self._decline(intent, *_STRIPE_DECLINES.get(behaviour, (
-                    "card_declined", behaviour)))
+                code, _ = self._decline(
+                    intent, *_STRIPE_DECLINES.get(behaviour, ("card_declined", behaviour))
+                )
                 # The adapter reports the error code of the CardError (not decline_code).
                 reply = ProviderPayment(
                     provider_ref=intent.id,
@@ -1217,7 +1224,11 @@ class FakeCards:
                 )
             )
             request = (
-                "off_session", customer, method_id, amount_cents, currency.lower(),
+                "off_session",
+                customer,
+                method_id,
+                amount_cents,
+                currency.lower(),
                 sorted(metadata.items()),
             )
             replay = self._replay(idempotency_key, request)
@@ -1308,7 +1319,9 @@ class FakeCards:
         )
         self._event("payment_intent.succeeded", intent)
 
-    def _decline(self, intent: FakeIntent, code: str, decline: str | None) -> tuple[str, str | None]:
+    def _decline(
+        self, intent: FakeIntent, code: str, decline: str | None
+    ) -> tuple[str, str | None]:
         intent.status = "requires_payment_method"
         intent.error = {"code": code, **({"decline_code": decline} if decline else {})}
         self._event("payment_intent.payment_failed", intent)
@@ -1416,8 +1429,9 @@ class FakePayPal:
             order.status = "COMPLETED"
             order.capture_id = f"CAP{next(self._ids)}"
             self.captures.append(
-                FakeCharge("paypal", order.id, order.payment_id, None, order.amount_cents,
-                           order.currency)
+                FakeCharge(
+                    "paypal", order.id, order.payment_id, None, order.amount_cents, order.currency
+                )
             )
             self._event("PAYMENT.CAPTURE.COMPLETED", order)
         # not approved / already captured: the adapter reads the order instead

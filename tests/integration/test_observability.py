@@ -25,7 +25,10 @@ def test_request_log_lines_carry_the_correlation_id_and_no_secrets(api, containe
 
     store_id = make_store(container)
     token = invite(container, store_id)
-    caplog.set_level(logging.DEBUG)
+    # libraries at their production level (INFO); our own loggers as chatty as they get
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="portal")
+    caplog.set_level(logging.DEBUG, logger="portal-api")
     caplog.clear()
     headers = {"X-Correlation-Id": "corr-test-42", "Content-Type": "application/json"}
     weak = api.http.post(f"/api/invitations/{token}/accept", headers=headers,
