@@ -957,6 +957,16 @@ class FakeStripeError(Exception):
         self.kind = kind
 
 
+class FakeMetrics:
+    """Metrics that remember their counts."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def count(self, name: str, value: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + value
+
+
 @dataclasses.dataclass
 class FakeIntent:
     id: str
@@ -1164,6 +1174,12 @@ class FakeCards:
     def get_intent(self, intent_id: str) -> ProviderPayment:
         self.faults.check("get_intent", "before")
         return self._view(self._intent(intent_id))
+
+    def find_intent(self, payment_id: str) -> ProviderPayment | None:
+        self.faults.check("find_intent", "before")
+        with self._lock:
+            found = [i for i in self.intents.values() if i.metadata.get("payment_id") == payment_id]
+        return self._view(found[0]) if found else None
 
     def cancel_intent(self, intent_id: str) -> ProviderPayment:
         with self._lock:
@@ -1525,6 +1541,7 @@ def make_container(*, settings: Settings | None = None, **overrides: Any) -> Con
         "documents": FakeDocuments(),
         "mailer": FakeMailer(),
         "render_pdf": lambda invoice, store, supplier: b"%PDF-fake " + invoice.number.encode(),
+        "metrics": FakeMetrics(),
         "cursors": CursorCodec(b"k" * 32),
     }
     fakes.update(overrides)

@@ -94,7 +94,7 @@ def _declined(exc: stripe.CardError, amount_cents: int, currency: str, key: str)
     error = exc.error
     intent = getattr(error, "payment_intent", None) if error else None
     code = (getattr(error, "decline_code", None) if error else None) or exc.code or "card_declined"
-    ref = str(intent["id"]) if intent else f"declined-{key}"
+    ref = str(intent["id"]) if intent else f"declined:{code}:{key}"
     return ProviderPayment(
         ref, PaymentStatus.FAILED.value, amount_cents, currency, failure_code=code
     )
@@ -201,6 +201,27 @@ class StripeCardGateway:
         except (stripe.APIConnectionError, stripe.APIError) as exc:
             raise ServiceUnavailableError() from exc
         return _to_payment(intent)
+
+    def find_intent(self, payment_id: str) -> ProviderPayment | None:
+        """The intent made for one of our payments, looked up by its metadata. Stripe's
+        idempotency keys make this unnecessary there; an emulator without them needs it."""
+        query = f"metadata['payment_id']:'{payment_id}'"
+        try:
+            found = self._client.v1.payment_intents.search(params={"query": query})
+            matches = list(found.data)
+        except (stripe.InvalidRequestError, stripe.APIError):
+            matches = self._list_matching(payment_id)
+        except stripe.APIConnectionError as exc:
+            raise ServiceUnavailableError() from exc
+        return _to_payment(matches[0]) if matches else None
+
+    def _list_matching(self, payment_id: str) -> list[Any]:
+        listed = self._call(self._client.v1.payment_intents.list, params={"limit": 100})
+        return [
+            intent
+            for intent in listed.auto_paging_iter()
+            if (intent.metadata or {}).get("payment_id") == payment_id
+        ]
 
     def get_intent(self, intent_id: str) -> ProviderPayment:
         return _to_payment(self._call(self._client.v1.payment_intents.retrieve, intent_id))

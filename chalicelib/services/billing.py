@@ -137,6 +137,11 @@ class ChargeService:
         invoice = self.invoices.get(request.invoice_id)
         if store is None or invoice is None or invoice.store_id != store.id:
             return "skipped"
+        existing = self.ledger.get(licence_payment_id(store.id, request.period, request.attempt))
+        if existing is not None:
+            # A redelivery, or a run resumed after a crash: finish this attempt, never
+            # start a second one.
+            return self._finish(store, invoice, existing, request, resumed=True)
         if invoice.status != InvoiceStatus.OPEN:
             return "skipped"  # paid, void, or the owner is paying right now
         if not store.autopay or store.payment_method is None:
@@ -145,23 +150,35 @@ class ChargeService:
                     emails.invoice_mail(store.billing_email, invoice, self._link(invoice))
                 )
             return "not_charged"
-        payment = self._payment(store, invoice, request)
+        payment = self._open_payment(store, invoice, request)
         if payment is None:
             return "skipped"
+        return self._finish(store, invoice, payment, request, resumed=False)
+
+    def _finish(
+        self,
+        store: Store,
+        invoice: Invoice,
+        payment: Payment,
+        request: ChargeRequest,
+        resumed: bool,
+    ) -> str:
+        if payment.status == PaymentStatus.SUCCEEDED:
+            return "charged"
         if payment.status not in OPEN_STATUSES:
-            return "charged" if payment.status == PaymentStatus.SUCCEEDED else "failed"
-        result = self._charge_once(store, invoice, payment, request)
+            self._follow_up_decline(store, invoice, request, payment.failure_code)
+            return "failed"
+        result = self._charge_once(store, invoice, payment, request, resumed)
         self.payments.apply(update_from(payment, result, "autopay"))
         if result.status == PaymentStatus.SUCCEEDED:
             return "charged"
-        self._after_decline(store, invoice, request, result.failure_code)
+        self._follow_up_decline(store, invoice, request, result.failure_code)
         return "failed"
 
-    def _payment(self, store: Store, invoice: Invoice, request: ChargeRequest) -> Payment | None:
+    def _open_payment(
+        self, store: Store, invoice: Invoice, request: ChargeRequest
+    ) -> Payment | None:
         payment_id = licence_payment_id(store.id, request.period, request.attempt)
-        existing = self.ledger.get(payment_id)
-        if existing is not None:
-            return existing
         now = self.clock.now()
         payment = Payment(
             id=payment_id,
@@ -185,11 +202,39 @@ class ChargeService:
         return payment
 
     def _charge_once(
-        self, store: Store, invoice: Invoice, payment: Payment, request: ChargeRequest
+        self,
+        store: Store,
+        invoice: Invoice,
+        payment: Payment,
+        request: ChargeRequest,
+        resumed: bool,
     ) -> ProviderPayment:
-        if payment.provider_ref and not payment.provider_ref.startswith("declined-"):
-            return self.cards.get_intent(payment.provider_ref)  # resumed after a crash
-        assert store.payment_method is not None
+        ref = payment.provider_ref
+        if ref and ref.startswith("declined:"):
+            code = ref.split(":")[1] or None
+            return ProviderPayment(
+                ref,
+                PaymentStatus.FAILED.value,
+                payment.amount_cents,
+                payment.currency,
+                failure_code=code,
+            )
+        if ref:
+            return self.cards.get_intent(ref)
+        if resumed:
+            # The charge may have gone through before the crash that lost its answer.
+            found = self.cards.find_intent(payment.id)
+            if found is not None:
+                self.ledger.set_provider_ref(payment.id, found.provider_ref, None)
+                return found
+        if store.payment_method is None:
+            return ProviderPayment(
+                f"declined:no_payment_method:{payment.id}",
+                PaymentStatus.FAILED.value,
+                payment.amount_cents,
+                payment.currency,
+                failure_code="no_payment_method",
+            )
         result = self.cards.charge_off_session(
             customer=self.methods.customer_of(store),
             method_id=store.payment_method.id,
@@ -204,30 +249,38 @@ class ChargeService:
             idempotency_key=licence_key(store.id, request.period, request.attempt),
         )
         # A decline may come without an intent id (the error carries none); the synthetic
-        # reference still ties the attempt to this payment.
+        # reference still ties the attempt, and its reason, to this payment.
         self.ledger.set_provider_ref(payment.id, result.provider_ref, None)
         return result
 
-    def _after_decline(
+    def _follow_up_decline(
         self, store: Store, invoice: Invoice, request: ChargeRequest, code: str | None
     ) -> None:
-        outcome = dunning.classify(code)
-        link = self._link(invoice)
-        if outcome == dunning.Outcome.AUTHENTICATE:
-            self.mailer.send(emails.authenticate_mail(store.billing_email, invoice, link))
-            return
-        if outcome == dunning.Outcome.GIVE_UP:
-            self.mailer.send(emails.update_card_mail(store.billing_email, invoice, link))
-            return
-        retry_on = dunning.next_retry(invoice.issue_date, request.attempt)
+        """Once per attempt: plan the retry (soft decline) and tell the owner what to do.
+        The open item's attempt counter is the marker that this was done."""
         current = self.stores.get(store.id)
         items = current.open_items if current else ()
         item = next((i for i in items if i.invoice_id == invoice.id), None)
-        if item is not None:
-            self.stores.update_open_item(
-                store.id, dataclasses.replace(item, attempts=request.attempt, retry_on=retry_on)
-            )
-        self.mailer.send(emails.declined_mail(store.billing_email, invoice, link, retry_on))
+        if item is None or item.attempts >= request.attempt:
+            return
+        outcome = dunning.classify(code)
+        retry_on = (
+            dunning.next_retry(invoice.issue_date, request.attempt)
+            if outcome == dunning.Outcome.RETRY
+            else None
+        )
+        link = self._link(invoice)
+        if outcome == dunning.Outcome.AUTHENTICATE:
+            mail = emails.authenticate_mail(store.billing_email, invoice, link)
+        elif outcome == dunning.Outcome.GIVE_UP:
+            mail = emails.update_card_mail(store.billing_email, invoice, link)
+        else:
+            mail = emails.declined_mail(store.billing_email, invoice, link, retry_on)
+        # Mail first: a crash in between sends it twice rather than never.
+        self.mailer.send(mail)
+        self.stores.update_open_item(
+            store.id, dataclasses.replace(item, attempts=request.attempt, retry_on=retry_on)
+        )
 
     def _link(self, invoice: Invoice) -> str:
         return f"{self.portal_url}/#/rechnungen/{invoice.id}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
 from chalicelib.domain.stores import OpenItem, Store
@@ -22,6 +22,7 @@ from chalicelib.services.ports import (
 )
 
 PORTAL_SOURCE = "sides.portal"
+STALL_AFTER = timedelta(hours=12)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,30 +58,54 @@ class DunningService:
         return total
 
     def for_store(self, store: Store, today: date) -> DunningResult:
-        retried = reminded = 0
+        reminded = 0
         requests: list[ChargeRequest] = []
+        due: list[OpenItem] = []
         for item in store.open_items:
             invoice = self.invoices.get(item.invoice_id)
-            if invoice is None or invoice.status != InvoiceStatus.OPEN:
+            if invoice is None:
                 continue
-            if self._retry_due(store, item, today):
+            stalled = self._stalled_charge(invoice)
+            if stalled is not None:
+                requests.append(stalled)
+            elif invoice.status != InvoiceStatus.OPEN:
+                continue
+            elif self._retry_due(store, item, today):
                 requests.append(
                     ChargeRequest(store.id, invoice.id, invoice.period or "", item.attempts + 1)
                 )
-                item = dataclasses.replace(item, retry_on=None)
-                self.stores.update_open_item(store.id, item)
-                retried += 1
+                due.append(item)
             elif today > item.due_date and item.reminded == 0:
-                if self.stores.update_open_item(store.id, dataclasses.replace(item, reminded=1)):
-                    self.mailer.send(
-                        emails.reminder_mail(store.billing_email, invoice, self._link(invoice))
-                    )
-                    reminded += 1
+                self.mailer.send(
+                    emails.reminder_mail(store.billing_email, invoice, self._link(invoice))
+                )
+                self.stores.update_open_item(store.id, dataclasses.replace(item, reminded=1))
+                reminded += 1
         if requests:
+            # Queue first, then clear the retry dates: a crash in between queues a retry
+            # twice (the charge of an attempt is idempotent), never loses it.
             self.queue.enqueue(requests)
             self.metrics.count("ChargesRetried", len(requests))
+        for item in due:
+            self.stores.update_open_item(store.id, dataclasses.replace(item, retry_on=None))
+        retried = len(requests)
         blocked = self._set_access(store, today)
         return DunningResult(retried, reminded, blocked)
+
+    def _stalled_charge(self, invoice: Invoice) -> ChargeRequest | None:
+        """An automatic charge whose worker died (its message dead-lettered) and left the
+        invoice in processing: hand it to the charge queue again, which resumes it."""
+        active = invoice.active_payment_id
+        if invoice.status != InvoiceStatus.PROCESSING or not active:
+            return None
+        if not active.startswith("pay_lic_") or not invoice.period:
+            return None
+        started = invoice.created_at
+        if started is not None and self.clock.now() - started < STALL_AFTER:
+            return None
+        return ChargeRequest(
+            invoice.store_id, invoice.id, invoice.period, int(active.rsplit("_", 1)[1])
+        )
 
     def _retry_due(self, store: Store, item: OpenItem, today: date) -> bool:
         return (
@@ -97,9 +122,10 @@ class DunningService:
         if store.account_status == wanted:
             return 0
         now = self.clock.now()
+        # Announce first, then record (see PaymentService): never a silent lock or unlock.
+        self._announce(store.id, wanted, now)
         if not self.stores.set_access(store.id, wanted, now):
             return 0
-        self._announce(store.id, wanted, now)
         if should_block:
             overdue = [
                 invoice

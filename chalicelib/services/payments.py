@@ -194,6 +194,8 @@ class PaymentService:
     def apply(self, update: ProviderUpdate) -> None:
         """Applies one provider update exactly once in effect, forward only."""
         payment = self.ledger.get(update.payment_id) if update.payment_id else None
+        if payment is not None and payment.provider_ref is None:
+            payment = self._adopt_ref(payment, update)
         if payment is None or not self._matches(payment, update):
             return
         if update.status == PaymentStatus.SUCCEEDED:
@@ -205,6 +207,16 @@ class PaymentService:
             self._capture(payment)
         elif can_move(payment.status, update.status):
             self.ledger.mark(payment, update.status, self.clock.now())
+
+    def _adopt_ref(self, payment: Payment, update: ProviderUpdate) -> Payment:
+        """A crash can lose the provider's answer before we stored its id; the provider's
+        own news about our payment (our id in its metadata) then supplies it."""
+        if update.amount_cents != payment.amount_cents or update.currency != payment.currency:
+            return payment  # _matches raises the alarm
+        try:
+            return self.ledger.set_provider_ref(payment.id, update.provider_ref, None)
+        except ConflictError:
+            return self.ledger.get(payment.id) or payment
 
     def _matches(self, payment: Payment, update: ProviderUpdate) -> bool:
         mismatches = [
@@ -260,22 +272,26 @@ class PaymentService:
             )
         ]
         today = today_in_berlin(now)
-        if store.account_status == "blocked" and not store.should_be_blocked(
+        unblock = store.account_status == "blocked" and not store.should_be_blocked(
             today, self.grace_days
-        ):
-            if self.stores.set_access(store.id, "active", now):
-                events.append(
-                    DomainEvent(
-                        "StoreAccessChanged",
-                        {
-                            "store_id": store.id,
-                            "status": "active",
-                            "reason": "overdue_invoices_paid",
-                            "changed_at": now.isoformat(),
-                        },
-                    )
+        )
+        if unblock:
+            events.append(
+                DomainEvent(
+                    "StoreAccessChanged",
+                    {
+                        "store_id": store.id,
+                        "status": "active",
+                        "reason": "overdue_invoices_paid",
+                        "changed_at": now.isoformat(),
+                    },
                 )
+            )
+        # Announce first, then record: a crash in between announces twice (the till
+        # ignores a repeat), never not at all.
         self.publisher.publish(events, source=PORTAL_SOURCE)
+        if unblock:
+            self.stores.set_access(store.id, "active", now)
         if self.ledger.mark_notified(payment.id):
             self.mailer.send(
                 emails.receipt_mail(store.billing_email, invoice, payment.amount_cents, now)

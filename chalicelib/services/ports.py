@@ -252,6 +252,9 @@ class CardGateway(Protocol):
 
     def get_intent(self, intent_id: str) -> ProviderPayment: ...
 
+    def find_intent(self, payment_id: str) -> ProviderPayment | None:
+        """The intent created for one of our payments (by metadata), if any."""
+
     def cancel_intent(self, intent_id: str) -> ProviderPayment: ...
 
     def create_setup_intent(self, customer: str, store_id: str) -> str:

@@ -15,16 +15,31 @@ from moto.server import ThreadedMotoServer
 
 from chalicelib.config import load_settings
 from infra import definitions
-from local.provision import ProvisioningError, StackOutputs, provision, settings_env
+from local.provision import (
+    NOT_PROVISIONED_LOCALLY,
+    ProvisioningError,
+    StackOutputs,
+    planned_resources,
+    provision,
+    settings_env,
+)
 
 REGION = "eu-central-1"
 ACCOUNT = "123456789012"
 STAGE = "local"
 TEMPLATE = definitions.load_template()
+PLANNED = planned_resources(
+    TEMPLATE,
+    definitions.evaluate_conditions(
+        TEMPLATE,
+        definitions.parameter_values(TEMPLATE, stage=STAGE, account_id=ACCOUNT, region=REGION),
+    ),
+)
 
 
 def logical_ids(resource_type: str) -> list[str]:
-    return sorted(definitions.resources_of_type(TEMPLATE, resource_type))
+    """The template's resources of that type that exist locally."""
+    return sorted(set(definitions.resources_of_type(TEMPLATE, resource_type)) & set(PLANNED))
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +106,7 @@ def expected(aws: Clients, stack: StackOutputs) -> dict[str, dict[str, Any]]:
     (pool,) = logical_ids("AWS::Cognito::UserPool")
     names[pool] = stack["user_pool_id"]
 
-    resolved = {logical_id: props(logical_id) for logical_id in TEMPLATE["Resources"]}
+    resolved = {logical_id: props(logical_id) for logical_id in PLANNED}
     assert definitions.is_resolved(resolved)
     return resolved
 
@@ -124,7 +139,7 @@ def test_outputs_name_the_local_stack(stack: StackOutputs, endpoint: str) -> Non
         f"{name}{suffix}"
         for name in ("payment-events", "charge-store", "pos-events")
         for suffix in ("", "-dlq")
-    }
+    } | {"monthly-billing-dlq", "dunning-dlq"}
     assert all(url.startswith(endpoint) for url in stack["queues"].values())
 
 
@@ -165,6 +180,37 @@ def test_a_property_local_provisioning_cannot_apply_fails_before_creating_anythi
         provision("drift", endpoint_url=endpoint, region=REGION, template=template)
 
     assert not [t for t in aws.dynamodb.list_tables()["TableNames"] if "-drift-" in t]
+
+
+def test_what_exists_only_in_aws_is_not_provisioned(stack: StackOutputs, aws: Clients) -> None:
+    aws_only = {
+        logical_id
+        for logical_id, resource in TEMPLATE["Resources"].items()
+        if resource["Type"] in NOT_PROVISIONED_LOCALLY
+    }
+    web_bucket = definitions.resolve(
+        TEMPLATE["Resources"]["WebBucket"]["Properties"]["BucketName"],
+        definitions.parameter_values(TEMPLATE, stage=STAGE, account_id=ACCOUNT, region=REGION),
+    )
+
+    assert not aws_only & set(PLANNED)
+    # Its policy admits the CloudFront distribution, which exists in AWS only; the bucket does
+    # no harm locally (the front server serves web/ from the working tree).
+    assert "WebBucketPolicy" not in PLANNED
+    with pytest.raises(aws.s3.exceptions.ClientError):
+        aws.s3.get_bucket_policy(Bucket=web_bucket)
+
+
+def test_a_resource_type_local_provisioning_does_not_know_fails_before_creating_anything(
+    stack: StackOutputs, endpoint: str, aws: Clients
+) -> None:
+    template = copy.deepcopy(TEMPLATE)
+    template["Resources"]["Future"] = {"Type": "AWS::Some::Thing", "Properties": {}}
+
+    with pytest.raises(ProvisioningError, match="AWS::Some::Thing"):
+        provision("unknown", endpoint_url=endpoint, region=REGION, template=template)
+
+    assert not [t for t in aws.dynamodb.list_tables()["TableNames"] if "-unknown-" in t]
 
 
 # --- DynamoDB -------------------------------------------------------------------------------
@@ -232,18 +278,26 @@ def test_table_backups_and_ttl_match_template(
 # --- S3 -------------------------------------------------------------------------------------
 
 
-def test_bucket_matches_template(aws: Clients, expected: dict[str, dict[str, Any]]) -> None:
-    (logical_id,) = logical_ids("AWS::S3::Bucket")
+@pytest.mark.parametrize("logical_id", logical_ids("AWS::S3::Bucket"))
+def test_bucket_matches_template(
+    aws: Clients, expected: dict[str, dict[str, Any]], logical_id: str
+) -> None:
     wanted = expected[logical_id]
     name = wanted["BucketName"]
 
-    lock = aws.s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
     encryption = aws.s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
     public = aws.s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
     ownership = aws.s3.get_bucket_ownership_controls(Bucket=name)["OwnershipControls"]
 
-    assert aws.s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
-    assert _contains(lock, wanted["ObjectLockConfiguration"])
+    assert aws.s3.get_bucket_versioning(Bucket=name).get("Status") == (
+        wanted.get("VersioningConfiguration", {}).get("Status")
+    )
+    if "ObjectLockConfiguration" in wanted:
+        lock = aws.s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
+        assert _contains(lock, wanted["ObjectLockConfiguration"])
+    else:
+        with pytest.raises(aws.s3.exceptions.ClientError):
+            aws.s3.get_object_lock_configuration(Bucket=name)
     (rule,) = wanted["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["Rules"] == [
         {
@@ -255,8 +309,10 @@ def test_bucket_matches_template(aws: Clients, expected: dict[str, dict[str, Any
     assert ownership == wanted["OwnershipControls"]
 
 
-def test_bucket_policy_matches_template(aws: Clients, expected: dict[str, dict[str, Any]]) -> None:
-    (logical_id,) = logical_ids("AWS::S3::BucketPolicy")
+@pytest.mark.parametrize("logical_id", logical_ids("AWS::S3::BucketPolicy"))
+def test_bucket_policy_matches_template(
+    aws: Clients, expected: dict[str, dict[str, Any]], logical_id: str
+) -> None:
     wanted = expected[logical_id]
 
     # Locally there is no TLS, so exactly the TLS-only statements are left out.

@@ -31,7 +31,9 @@ TABLES_BY_NAME = {
     props["TableName"].removeprefix(f"{PREFIX}-"): props
     for props in props_of("AWS::DynamoDB::Table").values()
 }
-(BUCKET,) = props_of("AWS::S3::Bucket").values()
+BUCKETS = props_of("AWS::S3::Bucket")
+BUCKET = BUCKETS["InvoiceBucket"]
+WEB_BUCKET = BUCKETS["WebBucket"]
 (POOL,) = props_of("AWS::Cognito::UserPool").values()
 (CLIENT,) = props_of("AWS::Cognito::UserPoolClient").values()
 QUEUES = props_of("AWS::SQS::Queue")
@@ -48,13 +50,17 @@ def test_cfn_lint_reports_nothing() -> None:
 
 
 def test_every_named_resource_carries_the_stage_prefix() -> None:
-    name_keys = ("TableName", "BucketName", "UserPoolName", "ClientName", "QueueName", "Name")
+    name_keys = (
+        "TableName", "BucketName", "UserPoolName", "ClientName", "QueueName", "Name",
+        "FunctionName", "AlarmName", "TopicName", "LogGroupName",
+    )  # fmt: skip
     for resource_type in {r["Type"] for r in TEMPLATE["Resources"].values()}:
         for logical_id, props in props_of(resource_type).items():
-            # secrets use the path form (prefix/name), everything else prefix-name
+            # secrets use the path form (prefix/name), log groups Lambda's, the rest prefix-name
             separator = "/" if resource_type == "AWS::SecretsManager::Secret" else "-"
             for key in set(name_keys) & set(props):
-                assert props[key].startswith(f"{PREFIX}{separator}"), (logical_id, key)
+                name = str(props[key]).removeprefix("/aws/lambda/")
+                assert name.startswith(f"{PREFIX}{separator}"), (logical_id, key)
 
 
 # --- DynamoDB -------------------------------------------------------------------------------
@@ -127,24 +133,34 @@ def test_invoice_indexes() -> None:
     }
 
 
-# --- invoice bucket -------------------------------------------------------------------------
+# --- buckets --------------------------------------------------------------------------------
 
 
-def test_bucket_is_private() -> None:
-    assert BUCKET["PublicAccessBlockConfiguration"] == {
+@pytest.mark.parametrize("logical_id", sorted(BUCKETS))
+def test_bucket_is_private(logical_id: str) -> None:
+    bucket = BUCKETS[logical_id]
+
+    assert bucket["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True,
         "BlockPublicPolicy": True,
         "IgnorePublicAcls": True,
         "RestrictPublicBuckets": True,
     }
-    assert BUCKET["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
 
 
-def test_bucket_is_encrypted_and_versioned() -> None:
-    (rule,) = BUCKET["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+@pytest.mark.parametrize("logical_id", sorted(BUCKETS))
+def test_bucket_is_encrypted(logical_id: str) -> None:
+    (rule,) = BUCKETS[logical_id]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
 
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+
+
+def test_invoice_bucket_is_versioned_and_kept() -> None:
+    resource = TEMPLATE["Resources"]["InvoiceBucket"]
+
     assert BUCKET["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
 
 
 def test_bucket_locks_invoices_for_eight_years() -> None:
@@ -155,11 +171,16 @@ def test_bucket_locks_invoices_for_eight_years() -> None:
     }
 
 
-def test_bucket_policy_denies_plain_http() -> None:
-    (policy,) = props_of("AWS::S3::BucketPolicy").values()
-    bucket_arn = f"arn:aws:s3:::{BUCKET['BucketName']}"
+@pytest.mark.parametrize(
+    ("policy_id", "bucket_id"),
+    [("InvoiceBucketPolicy", "InvoiceBucket"), ("WebBucketPolicy", "WebBucket")],
+)
+def test_bucket_policy_denies_plain_http(policy_id: str, bucket_id: str) -> None:
+    policy = props_of("AWS::S3::BucketPolicy")[policy_id]
+    bucket = BUCKETS[bucket_id]
+    bucket_arn = f"arn:aws:s3:::{bucket['BucketName']}"
     resolved = definitions.resolve(
-        policy, {**PARAMS, "InvoiceBucket": BUCKET["BucketName"], "InvoiceBucket.Arn": bucket_arn}
+        policy, {**PARAMS, bucket_id: bucket["BucketName"], f"{bucket_id}.Arn": bucket_arn}
     )
 
     denies = [
@@ -169,7 +190,7 @@ def test_bucket_policy_denies_plain_http() -> None:
         and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     ]
 
-    assert resolved["Bucket"] == BUCKET["BucketName"]
+    assert resolved["Bucket"] == bucket["BucketName"]
     assert [set(d["Resource"]) for d in denies] == [{bucket_arn, f"{bucket_arn}/*"}]
 
 

@@ -362,13 +362,6 @@ def test_a_crash_between_charge_and_recording_never_charges_twice():
     assert c.ledger.alerts == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chalicelib/services/billing.py ChargeService.charge: after ledger.open the "
-    "invoice is PROCESSING, so a redelivered request returns 'skipped' before reaching "
-    "_charge_once; a charge that failed with ServiceUnavailableError is never retried and "
-    "the invoice stays PROCESSING (owner cannot pay by card: _resume has no provider_ref)",
-)
 def test_a_charge_that_hit_a_stripe_outage_is_tried_again_on_redelivery():
     c = make_container()
     store = _store(c)
@@ -383,14 +376,6 @@ def test_a_charge_that_hit_a_stripe_outage_is_tried_again_on_redelivery():
     assert c.invoices.get(request.invoice_id).status == InvoiceStatus.PAID
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chalicelib/services/billing.py ChargeService.charge/_charge_once: when "
-    "Stripe charged but the answer was lost (timeout) the payment has no provider_ref; "
-    "the redelivery is 'skipped' (invoice PROCESSING) and Stripe's succeeded webhook is "
-    "rejected by PaymentService._matches (provider_ref None != intent id): money taken, "
-    "invoice never paid",
-)
 def test_a_charge_whose_answer_was_lost_still_pays_the_invoice():
     c = make_container()
     store = _store(c)
@@ -587,12 +572,6 @@ def test_autopay_needs_a_card():
 # crashes in the middle of dunning -----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chalicelib/services/dunning.py DunningService._set_access: set_access() is "
-    "written before _announce() publishes; if publishing fails the re-run finds the store "
-    "already blocked and never announces StoreAccessChanged, so the POS never locks",
-)
 def test_a_failed_announcement_of_a_block_is_made_by_the_next_run():
     c = make_container()
     store, _ = _billed_store(c)
@@ -607,13 +586,6 @@ def test_a_failed_announcement_of_a_block_is_made_by_the_next_run():
     assert [e["status"] for e in c.publisher.of_type("StoreAccessChanged")] == ["blocked"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chalicelib/services/payments.py PaymentService._after_success: the store is "
-    "set active before InvoicePaid/StoreAccessChanged are published; when publishing fails "
-    "the redelivered event finds the store active and announces only InvoicePaid, so the "
-    "POS stays locked",
-)
 def test_a_failed_unblock_announcement_is_made_when_the_event_is_redelivered():
     c = make_container()
     store, invoice_id = _billed_store(c)
@@ -635,12 +607,6 @@ def test_a_failed_unblock_announcement_is_made_when_the_event_is_redelivered():
     assert c.publisher.of_type("StoreAccessChanged")[-1]["status"] == "active"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chalicelib/services/dunning.py DunningService.for_store: the retry plan is "
-    "cleared (update_open_item retry_on=None) before queue.enqueue(); if enqueueing fails "
-    "the re-run finds no plan and the soft-decline retry is lost",
-)
 def test_a_retry_whose_enqueue_failed_is_queued_by_the_next_run():
     c = make_container()
     store = _store(c)
@@ -657,13 +623,6 @@ def test_a_retry_whose_enqueue_failed_is_queued_by_the_next_run():
     assert [r.attempt for r in c.charge_queue.waiting] == [2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chalicelib/services/billing.py ChargeService.charge: the decline follow-up "
-    "(_after_decline: retry plan, decline/authenticate mail) runs only inline; a crash after "
-    "the decline (here in ledger.settle_failure) makes the redelivery 'skipped' and the "
-    "webhook reopens the invoice without planning the retry or telling the owner",
-)
 def test_a_decline_interrupted_by_a_crash_still_plans_the_retry_and_tells_the_owner():
     c = make_container()
     store = _store(c)
