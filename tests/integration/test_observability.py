@@ -31,10 +31,12 @@ def test_request_log_lines_carry_the_correlation_id_and_no_secrets(api, containe
     caplog.set_level(logging.DEBUG, logger="portal-api")
     caplog.clear()
     headers = {"X-Correlation-Id": "corr-test-42", "Content-Type": "application/json"}
-    weak = api.http.post(f"/api/invitations/{token}/accept", headers=headers,
-                         body=json.dumps({"password": "kurz"}))
-    good = api.http.post(f"/api/invitations/{token}/accept", headers=headers,
-                         body=json.dumps({"password": PASSWORD}))
+    weak = api.http.post(
+        f"/api/invitations/{token}/accept", headers=headers, body=json.dumps({"password": "kurz"})
+    )
+    good = api.http.post(
+        f"/api/invitations/{token}/accept", headers=headers, body=json.dumps({"password": PASSWORD})
+    )
     assert weak.status_code == 400 and good.status_code == 201
     assert good.headers["X-Correlation-Id"] == "corr-test-42"
     # each record as the Lambda's JSON log line (the formatter adds the correlation id)
