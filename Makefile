@@ -46,14 +46,16 @@ bench: install
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/read_path.py
 
+# Deploying needs AWS credentials; see docs/deploy.md. Extra arguments go in DEPLOY_ARGS,
+# e.g. make deploy STAGE=prod DEPLOY_ARGS="--parameter AlarmEmail=ops@example.com".
 package: install
 	$(BIN)/python -m infra.package --stage $(STAGE)
 
 deploy: package
-	$(BIN)/python -m infra.deploy --stage $(STAGE)
+	$(BIN)/python -m infra.deploy --stage $(STAGE) $(DEPLOY_ARGS)
 
 destroy: install
-	$(BIN)/python -m infra.deploy --stage $(STAGE) --destroy
+	$(BIN)/python -m infra.deploy --stage $(STAGE) --destroy $(DEPLOY_ARGS)
 
 clean:
 	rm -rf $(VENV) build .local .pytest_cache .mypy_cache .ruff_cache

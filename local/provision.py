@@ -38,11 +38,15 @@ if TYPE_CHECKING:
 
 FAKE_CREDENTIAL = "testing"
 
-# Locally, Lambda handlers run in-process (the queue pump calls them) and schedules are
-# operator commands (design, section 3); these resources have no moto counterpart to create.
+# Locally, Lambda handlers run in-process (the queue pump calls them), schedules are
+# operator commands, Chalice's local server stands in for API Gateway and the front server for
+# CloudFront (design, section 3); nothing enforces IAM and nobody watches alarms. These
+# resources have no moto counterpart to create, and neither has a resource that refers to one
+# of them (the web bucket's policy names the CloudFront distribution).
 NOT_PROVISIONED_LOCALLY = frozenset(
     {
         "AWS::Serverless::Function",
+        "AWS::Serverless::Api",
         "AWS::Lambda::Function",
         "AWS::Lambda::Permission",
         "AWS::Lambda::EventSourceMapping",
@@ -51,6 +55,13 @@ NOT_PROVISIONED_LOCALLY = frozenset(
         "AWS::IAM::Role",
         "AWS::IAM::Policy",
         "AWS::Logs::LogGroup",
+        "AWS::CloudFront::Distribution",
+        "AWS::CloudFront::OriginAccessControl",
+        "AWS::CloudFront::CachePolicy",
+        "AWS::CloudFront::ResponseHeadersPolicy",
+        "AWS::CloudWatch::Alarm",
+        "AWS::SNS::Topic",
+        "AWS::SNS::Subscription",
     }
 )
 
@@ -436,19 +447,30 @@ def _to_create(
     """The resources to create, in dependency order, checked before anything is created."""
     resources = template["Resources"]
     planned = []
+    aws_only: set[str] = set()
     for logical_id in _creation_order(resources):
         resource = resources[logical_id]
-        skipped = "Condition" in resource and not conditions[resource["Condition"]]
-        if skipped or resource["Type"] in NOT_PROVISIONED_LOCALLY:
+        if "Condition" in resource and not conditions[resource["Condition"]]:
+            continue
+        if resource["Type"] in NOT_PROVISIONED_LOCALLY:
+            aws_only.add(logical_id)
             continue
         kind = _KINDS.get(resource["Type"])
         if kind is None:
             raise ProvisioningError(f"{logical_id}: no local provisioning for {resource['Type']}")
+        if definitions.references(resource) & aws_only:
+            aws_only.add(logical_id)
+            continue
         unknown = sorted(set(resource.get("Properties", {})) - set(kind.properties))
         if unknown:
             raise ProvisioningError(f"{logical_id}: local provisioning does not apply {unknown}")
         planned.append((logical_id, resource, kind))
     return planned
+
+
+def planned_resources(template: definitions.Template, conditions: Mapping[str, bool]) -> list[str]:
+    """The logical ids local provisioning creates, in the order it creates them."""
+    return [logical_id for logical_id, _, _ in _to_create(template, conditions)]
 
 
 def provision(
