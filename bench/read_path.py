@@ -95,6 +95,20 @@ def _bulk_invoices(store_id: str, count: int) -> None:
             )
 
 
+def _open_payment(container: Any, invoice: Any) -> None:
+    from chalicelib.domain.payments import Payment, PaymentStatus
+
+    now = container.clock.now()
+    container.ledger.open(
+        Payment(
+            id=f"pay_bench_{invoice.id}", invoice_id=invoice.id, store_id=invoice.store_id,
+            provider="paypal", method="paypal", kind="manual",
+            amount_cents=invoice.totals.gross_cents, currency="EUR",
+            status=PaymentStatus.PENDING, created_at=now, updated_at=now,
+        )
+    )
+
+
 def _measure(client: Any, proxy: CountingProxy, token: str, path: str) -> int:
     headers = {"Authorization": f"Bearer {token}"}
     assert client.http.get(path, headers=headers).status_code == 200  # warm caches
@@ -146,7 +160,13 @@ def run(proxy: CountingProxy) -> None:
                 store_id, [InvoiceLine("SIDES Kassenlizenz", 1, 4900, Decimal(19))]
             )
             _bulk_invoices(store_id, size - 1)
-            for path in ("/api/profile", "/api/invoices", f"/api/invoices/{one.id}/pdf"):
+            _open_payment(container, one)  # so the detail has a payment to show
+            for path in (
+                "/api/profile",
+                "/api/invoices",
+                f"/api/invoices/{one.id}",
+                f"/api/invoices/{one.id}/pdf",
+            ):
                 rows.append(
                     (size, path.replace(one.id, "{id}"), _measure(client, proxy, token, path))
                 )

@@ -18,6 +18,7 @@ from chalicelib.adapters.dynamo_models import (
 )
 from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus, list_group
+from chalicelib.domain.payments import Payment, PaymentStatus
 from chalicelib.services.ports import InvoicePage
 
 
@@ -52,7 +53,30 @@ def _to_invoice(record: InvoiceRecord) -> Invoice:
         created_at=record.created_at,
         currency=record.currency,
         active_payment_id=record.active_payment_id,
+        payments=_payments(record),
     )
+
+
+def _payments(record: InvoiceRecord) -> tuple[Payment, ...]:
+    log = record.payment_log.as_dict() if record.payment_log else {}
+    payments = (
+        Payment(
+            id=payment_id,
+            invoice_id=record.invoice_id,
+            store_id=record.store_id,
+            provider=entry["provider"],
+            method=entry["method"],
+            kind=entry["kind"],
+            amount_cents=int(entry["amount_cents"]),
+            currency=entry["currency"],
+            status=PaymentStatus(entry["status"]),
+            created_at=datetime.fromisoformat(entry["created_at"]),
+            updated_at=datetime.fromisoformat(entry["updated_at"]),
+            failure_code=entry.get("failure_code"),
+        )
+        for payment_id, entry in log.items()
+    )
+    return tuple(sorted(payments, key=lambda p: p.created_at))
 
 
 def _to_record(invoice: Invoice) -> InvoiceRecord:

@@ -46,6 +46,27 @@ def _to_payment(record: PaymentRecord) -> Payment:
     )
 
 
+def _summary(
+    payment: Payment, status: PaymentStatus, failure_code: str | None, now: datetime
+) -> dict[str, Any]:
+    """What the invoice keeps of each of its payments, so its detail needs no query."""
+    return {
+        "provider": payment.provider,
+        "method": payment.method,
+        "kind": payment.kind,
+        "amount_cents": payment.amount_cents,
+        "currency": payment.currency,
+        "status": status.value,
+        "failure_code": failure_code,
+        "created_at": payment.created_at.isoformat(),
+        "updated_at": now.isoformat(),
+    }
+
+
+def _log(payment: Payment, status: PaymentStatus, code: str | None, now: datetime) -> Any:
+    return InvoiceRecord.payment_log[payment.id].set(_summary(payment, status, code, now))
+
+
 def _reasons(exc: TransactWriteError) -> list[str]:
     reasons = getattr(exc, "cancellation_reasons", None) or []
     return [getattr(reason, "code", None) or "" for reason in reasons]
@@ -87,6 +108,7 @@ class DynamoPaymentLedger:
                     actions=[
                         InvoiceRecord.status.set(InvoiceStatus.PROCESSING.value),
                         InvoiceRecord.active_payment_id.set(payment.id),
+                        _log(payment, payment.status, None, payment.created_at),
                         InvoiceRecord.updated_at.set(payment.created_at),
                     ],
                     condition=(InvoiceRecord.status == InvoiceStatus.OPEN.value)
@@ -122,7 +144,18 @@ class DynamoPaymentLedger:
             )
         except UpdateError:
             return self.get(payment.id) or payment
+        self._log_on_invoice(payment, status, None, now)
         return _to_payment(record)
+
+    def _log_on_invoice(
+        self, payment: Payment, status: PaymentStatus, code: str | None, now: datetime
+    ) -> None:
+        # Outside a transaction only where the invoice itself does not move: the log is
+        # what the owner sees, the payment record stays the truth.
+        InvoiceRecord(invoice_id=payment.invoice_id).update(
+            actions=[_log(payment, status, code, now)],
+            condition=InvoiceRecord.invoice_id.exists(),
+        )
 
     def settle_success(self, payment: Payment, now: datetime) -> bool:
         pay = PaymentRecord(payment_id=payment.id)
@@ -143,6 +176,7 @@ class DynamoPaymentLedger:
                         InvoiceRecord.paid_at.set(now),
                         InvoiceRecord.paid_by.set(payment.id),
                         InvoiceRecord.active_payment_id.remove(),
+                        _log(payment, PaymentStatus.SUCCEEDED, None, now),
                         InvoiceRecord.updated_at.set(now),
                     ],
                     condition=InvoiceRecord.status.is_in(
@@ -157,11 +191,11 @@ class DynamoPaymentLedger:
             reasons = _reasons(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return False  # this success was recorded before
-            return self._succeeded_on_settled_invoice(payment, pay_actions, not_yet)
+            return self._succeeded_on_settled_invoice(payment, pay_actions, not_yet, now)
         return True
 
     def _succeeded_on_settled_invoice(
-        self, payment: Payment, actions: list[Any], condition: Any
+        self, payment: Payment, actions: list[Any], condition: Any, now: datetime
     ) -> bool:
         # Money moved for an invoice that is already paid or void: record it and raise the
         # alarm so someone refunds it; never move the invoice again.
@@ -169,6 +203,7 @@ class DynamoPaymentLedger:
             PaymentRecord(payment_id=payment.id).update(actions=actions, condition=condition)
         except UpdateError:
             return False
+        self._log_on_invoice(payment, PaymentStatus.SUCCEEDED, None, now)
         log.error(
             "ALERT payment succeeded for an invoice that is no longer payable",
             extra={
@@ -200,6 +235,7 @@ class DynamoPaymentLedger:
                     actions=[
                         InvoiceRecord.status.set(InvoiceStatus.OPEN.value),
                         InvoiceRecord.active_payment_id.remove(),
+                        _log(payment, status, failure_code, now),
                         InvoiceRecord.updated_at.set(now),
                     ],
                     condition=(InvoiceRecord.status == InvoiceStatus.PROCESSING.value)
@@ -216,6 +252,7 @@ class DynamoPaymentLedger:
                 )
             except UpdateError:
                 return False
+            self._log_on_invoice(payment, status, failure_code, now)
         return True
 
     def mark_notified(self, payment_id: str) -> bool:

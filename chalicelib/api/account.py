@@ -60,9 +60,10 @@ def list_invoices(principal: Principal) -> Response:
 def get_invoice(principal: Principal, invoice_id: str) -> Response:
     container = get_container()
     invoice = container.invoice_reader.get(principal.store_id, invoice_id)
-    payments = container.ledger.list_for_invoice(invoice.id)
     return http.json_response(
-        presenters.invoice_detail(invoice, today_in_berlin(container.clock.now()), payments)
+        presenters.invoice_detail(
+            invoice, today_in_berlin(container.clock.now()), list(invoice.payments)
+        )
     )
 
 

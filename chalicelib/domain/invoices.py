@@ -9,6 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from chalicelib.domain.money import CURRENCY, vat_cents
+from chalicelib.domain.payments import Payment
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -94,6 +95,7 @@ class Invoice:
     created_at: datetime | None = None
     currency: str = CURRENCY
     active_payment_id: str | None = None
+    payments: tuple[Payment, ...] = ()
 
     @property
     def totals(self) -> Totals:
