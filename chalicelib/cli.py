@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -43,10 +44,15 @@ def parse_line(text: str) -> InvoiceLine:
     return line
 
 
+@functools.lru_cache(maxsize=1)
 def _container() -> Any:
-    from chalicelib.bootstrap import get_container
+    from chalicelib.bootstrap import Container
+    from chalicelib.config import get_settings
+    from chalicelib.services.ports import NO_METRICS
 
-    return get_container()
+    # Metrics are embedded-format lines on stdout, which CloudWatch reads inside Lambda
+    # only; here stdout belongs to the command's one JSON object.
+    return Container(get_settings(), metrics=NO_METRICS)
 
 
 def stores_create(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,0 +1,459 @@
+"""Automatic charges of the monthly licence fee, through the real page and the operator CLI.
+
+A saved card with autopay is charged by `portal billing run`; a card that needs 3-D Secure
+is not charged but the owner is asked to confirm on the page; without a card the run only
+invoices; a store blocked by `portal dunning run` is unblocked the moment it pays.
+
+`billing run` and `dunning run` work on every store of the (shared) stack, so every test
+bills a period of its own, far in the future, and asserts only on its own store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+LICENCE_LINE = "SIDES Kassenlizenz;1;4900;19"
+CARD_OK = "4242424242424242"
+CARD_3DS = "4000002760003184"  # asks for 3-D Secure every time, off-session too
+WAIT_MS = 15_000  # the longest a person waits for an outcome on screen
+BILLING_WAIT_S = 120  # `billing run --wait-seconds`
+# Periods no other test bills (one per test: a run bills every active store of the stack).
+PERIOD_CHARGED = "2047-01"
+PERIOD_3DS = "2047-02"
+PERIOD_NO_CARD = "2047-03"
+
+# Variables a shell or another test session may have set for a different stack (as in
+# conftest.py); the CLI must find this stack through its state file only.
+_FOREIGN_ENV = (
+    "PORTAL_PREFIX",
+    "PORTAL_STATE_FILE",
+    "PORTAL_URL",
+    "PORT",
+    "AWS_ENDPOINT_URL",
+    "INVOICE_BUCKET",
+    "USER_POOL_ID",
+    "USER_POOL_CLIENT_ID",
+    "EVENT_BUS_NAME",
+    "MAIL_FROM",
+    "SUPPORT_EMAIL",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: stores, the CLI, the API and the outbox
+
+
+def _tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def licence_invoice_id(store_id: str, period: str) -> str:
+    return f"lic_{store_id}_{period.replace('-', '')}"
+
+
+def billing_run(stack: dict[str, Any], period: str) -> dict[str, Any]:
+    """`portal billing run`; own runner because the charges may outlast the `portal`
+    fixture's 60 s subprocess timeout."""
+    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
+    env["PORTAL_STATE_FILE"] = stack["state_file"]
+    args = ["billing", "run", "--period", period, "--wait-seconds", str(BILLING_WAIT_S)]
+    done = subprocess.run(
+        [sys.executable, "-m", "chalicelib.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BILLING_WAIT_S + 60,
+        check=False,
+    )
+    assert done.returncode == 0, f"portal {' '.join(args)} → {done.returncode}: {done.stderr}"
+    assert "charges still running" not in done.stderr, done.stderr
+    result = dict(json.loads(done.stdout))
+    assert result["period"] == period, result
+    return result
+
+
+def new_owner(
+    stack: dict[str, Any], portal: Callable[..., dict[str, Any]], prefix: str
+) -> dict[str, Any]:
+    """A store of its own (no invoices yet) whose owner has accepted the invitation."""
+    tag = _tag()
+    email = f"{prefix}-{tag}@e2e.example"
+    store_id = portal(
+        "stores",
+        "create",
+        "--name",
+        f"Abbuchungscafé {tag}",
+        "--email",
+        email,
+        "--street",
+        "Teststraße 1",
+        "--postal-code",
+        "10115",
+        "--city",
+        "Berlin",
+    )["store_id"]
+    invitation_url = portal("invitations", "send", "--store", store_id)["invitation_url"]
+    match = re.fullmatch(r"/einladung/([^/?]+)", urlsplit(invitation_url).fragment)
+    assert match, f"unerwarteter Einladungslink: {invitation_url}"
+    password = f"Abbuchen-{tag}-2026"
+    response = requests.post(
+        f"{stack['url']}/api/invitations/{match.group(1)}/accept",
+        json={"password": password},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    return {"store_id": store_id, "email": email, "password": password}
+
+
+def api_token(stack: dict[str, Any], owner: dict[str, Any]) -> str:
+    response = requests.post(
+        f"{stack['url']}/api/auth/login",
+        json={"email": owner["email"], "password": owner["password"]},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def api_get(stack: dict[str, Any], token: str, path: str) -> dict[str, Any]:
+    response = requests.get(
+        f"{stack['url']}/api{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert response.status_code == 200, f"GET {path} → {response.status_code}: {response.text}"
+    return dict(response.json())
+
+
+def wait_for_mail(
+    stack: dict[str, Any], matches: Callable[[dict[str, Any]], bool], timeout_s: float = 15.0
+) -> dict[str, Any]:
+    from local.outbox import read_outbox
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        hits = [m for m in read_outbox(stack["env"]["AWS_ENDPOINT_URL"]) if matches(m)]
+        if hits:
+            return hits[-1]
+        if time.monotonic() > deadline:
+            pytest.fail(f"Keine passende E-Mail nach {timeout_s:.0f} s im Postausgang.")
+        time.sleep(0.3)
+
+
+def mails_to(stack: dict[str, Any], email: str) -> list[dict[str, Any]]:
+    from local.outbox import read_outbox
+
+    return [m for m in read_outbox(stack["env"]["AWS_ENDPOINT_URL"]) if email in m["to"]]
+
+
+def invoice_link(text: str, invoice_id: str) -> str:
+    """The portal link to the invoice in a mail text (…/#/rechnungen/<id>)."""
+    match = re.search(rf"(\S*/#/rechnungen/{re.escape(invoice_id)})(?=\s|$)", text)
+    assert match, f"Kein Link auf die Rechnung {invoice_id} in der E-Mail:\n{text}"
+    return match.group(1)
+
+
+def berlin_today() -> Any:
+    return datetime.now(ZoneInfo("Europe/Berlin")).date()
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: what the owner does on the page
+
+
+def sign_in(page: Page, stack: dict[str, Any], owner: dict[str, Any]) -> None:
+    page.goto(stack["url"])
+    expect(page.get_by_role("heading", name="Anmelden", exact=True)).to_be_visible()
+    page.get_by_test_id("login-email").fill(owner["email"])
+    page.get_by_test_id("login-password").fill(owner["password"])
+    page.get_by_test_id("login-submit").click()
+    expect(page).to_have_url(re.compile(r"#/profil$"))
+    expect(page.get_by_test_id("profile-store-name")).to_be_visible()
+
+
+def fill_card(element: Any, number: str) -> None:
+    element.locator('input[placeholder="number"]').fill(number)
+    element.locator('input[placeholder="exp_month"]').fill("12")
+    element.locator('input[placeholder="exp_year"]').fill("30")
+    element.locator('input[placeholder="cvc"]').fill("123")
+
+
+def save_card(page: Page, number: str, three_d_secure: bool = False) -> None:
+    """On the profile: save a card (approving 3-D Secure if the bank asks)."""
+    section = page.get_by_test_id("payment-method")
+    expect(section.get_by_test_id("no-card")).to_be_visible()
+    section.get_by_test_id("save-card").click()
+    element = page.get_by_test_id("setup-card-element")
+    expect(element.locator('input[placeholder="number"]')).to_be_visible()
+    fill_card(element, number)
+    page.get_by_test_id("setup-submit").click()
+    if three_d_secure:
+        page.get_by_role("button", name="Complete authentication").click(timeout=WAIT_MS)
+    expect(page.get_by_test_id("saved-card")).to_contain_text(number[-4:], timeout=WAIT_MS)
+    expect(page.get_by_test_id("setup-error")).to_have_count(0)
+
+
+def switch_autopay_on(page: Page) -> None:
+    toggle = page.get_by_test_id("autopay-toggle")
+    expect(toggle).not_to_be_checked()
+    toggle.check()
+    expect(page.get_by_test_id("notice")).to_contain_text("Automatische Abbuchung ist an.")
+    expect(toggle).to_be_checked()
+    expect(toggle).to_be_enabled()
+    expect(page.get_by_test_id("autopay-error")).to_be_hidden()
+
+
+def expect_saved_for_autopay(stack: dict[str, Any], owner: dict[str, Any], last4: str) -> None:
+    """The backend's view: the card is saved and autopay is on."""
+    profile = api_get(stack, api_token(stack, owner), "/profile")
+    assert profile["autopay"] is True, profile
+    assert (profile.get("payment_method") or {}).get("last4") == last4, profile
+
+
+def open_invoice_from_list(page: Page, invoice_id: str) -> Any:
+    """Invoice list (loaded afresh) → the row of `invoice_id` → its detail page; the row."""
+    page.get_by_test_id("nav-invoices").click()
+    expect(page).to_have_url(re.compile(r"#/rechnungen$"))
+    row = page.locator(f'[data-testid="invoice-row"][data-id="{invoice_id}"]')
+    expect(row).to_have_count(1)
+    return row
+
+
+def badge(page: Page) -> Any:
+    return page.get_by_test_id("invoice-status")
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. A saved card with autopay is charged by the monthly run
+
+
+def test_billing_run_charges_saved_card(
+    page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]]
+) -> None:
+    owner = new_owner(stack, portal, "autopay")
+    sign_in(page, stack, owner)
+    save_card(page, CARD_OK)
+    switch_autopay_on(page)
+    expect_saved_for_autopay(stack, owner, CARD_OK[-4:])
+
+    result = billing_run(stack, PERIOD_CHARGED)
+    assert result["invoiced"] >= 1 and result["charged"] >= 1, result
+
+    invoice_id = licence_invoice_id(owner["store_id"], PERIOD_CHARGED)
+    data = api_get(stack, api_token(stack, owner), f"/invoices/{invoice_id}")
+    assert data["status"] == "paid", data
+    assert data["period"] == PERIOD_CHARGED, data
+    assert [(p["kind"], p["status"]) for p in data["payments"]] == [
+        ("autopay", "succeeded")
+    ], data["payments"]
+    assert data["payments"][0]["amount_cents"] == data["gross_cents"], data
+
+    # The page (list loaded afresh, then the detail page) shows it paid, automatically.
+    row = open_invoice_from_list(page, invoice_id)
+    expect(row).to_have_attribute("data-status", "paid")
+    expect(row).to_contain_text("Januar 2047")
+    row.get_by_test_id("invoice-number").click()
+    expect(page).to_have_url(re.compile(rf"#/rechnungen/{re.escape(invoice_id)}$"))
+    expect(page.get_by_test_id("invoice-number")).to_have_text(data["number"])
+    expect(badge(page)).to_have_attribute("data-status", "paid")
+    expect(page.get_by_test_id("invoice-paid-at")).to_be_visible()
+    expect(page.get_by_test_id("pay-now")).to_have_count(0)
+    payment = page.get_by_test_id("payment-row")
+    expect(payment).to_have_count(1)
+    expect(payment).to_have_attribute("data-status", "succeeded")
+    expect(payment).to_contain_text("(automatisch)")
+
+    receipt = wait_for_mail(
+        stack,
+        lambda m: owner["email"] in m["to"]
+        and "Zahlung erhalten" in m["subject"]
+        and data["number"] in m["subject"] + m["text"],
+    )
+    assert receipt["subject"] == f"Zahlung erhalten – Rechnung {data['number']}", receipt
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. A card that needs 3-D Secure: saved with approval, not charged off-session, paid on-session
+
+
+def test_card_needing_authentication_is_confirmed_on_the_page(
+    page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]]
+) -> None:
+    owner = new_owner(stack, portal, "autopay-3ds")
+    sign_in(page, stack, owner)
+    save_card(page, CARD_3DS, three_d_secure=True)
+    switch_autopay_on(page)
+    expect_saved_for_autopay(stack, owner, CARD_3DS[-4:])
+
+    result = billing_run(stack, PERIOD_3DS)
+    assert result["invoiced"] >= 1, result
+
+    invoice_id = licence_invoice_id(owner["store_id"], PERIOD_3DS)
+    token = api_token(stack, owner)
+    data = api_get(stack, token, f"/invoices/{invoice_id}")
+    assert data["status"] == "open", data
+    assert [p["status"] for p in data["payments"] if p["status"] == "succeeded"] == [], data
+    autopay = [p for p in data["payments"] if p["kind"] == "autopay"]
+    assert len(autopay) == 1, data["payments"]
+    assert autopay[0]["status"] in ("failed", "canceled"), autopay
+    assert autopay[0]["failure_code"] in (
+        "authentication_required",
+        "payment_intent_authentication_failure",
+    ), autopay
+
+    mail = wait_for_mail(
+        stack,
+        lambda m: owner["email"] in m["to"]
+        and m["subject"] == "Bitte bestätige deine Zahlung"
+        and f"/#/rechnungen/{invoice_id}" in m["text"],
+    )
+    assert data["number"] in mail["text"], mail["text"]
+    link = invoice_link(mail["text"], invoice_id)
+    assert link.startswith(stack["url"]), link
+    assert not [m for m in mails_to(stack, owner["email"]) if "Zahlung erhalten" in m["subject"]]
+
+    # The link from the mail opens the invoice; the owner pays with the same card, approving.
+    page.goto(link)
+    expect(page.get_by_test_id("invoice-number")).to_have_text(data["number"], timeout=WAIT_MS)
+    expect(badge(page)).to_have_attribute("data-status", "open")
+    page.get_by_test_id("pay-now").click()
+    page.get_by_test_id("pay-method-card").click()
+    element = page.get_by_test_id("card-element")
+    expect(element.locator('input[placeholder="number"]')).to_be_visible()
+    fill_card(element, CARD_3DS)
+    page.get_by_test_id("pay-submit").click()
+    page.get_by_role("button", name="Complete authentication").click(timeout=WAIT_MS)
+
+    expect(page.get_by_test_id("pay-success")).to_be_visible(timeout=WAIT_MS)
+    expect(badge(page)).to_have_attribute("data-status", "paid")
+    expect(page.get_by_test_id("pay-error")).to_have_count(0)
+
+    data = api_get(stack, token, f"/invoices/{invoice_id}")
+    assert data["status"] == "paid", data
+    succeeded = [p for p in data["payments"] if p["status"] == "succeeded"]
+    assert len(succeeded) == 1 and succeeded[0]["kind"] != "autopay", data["payments"]
+    wait_for_mail(
+        stack,
+        lambda m: owner["email"] in m["to"]
+        and m["subject"] == f"Zahlung erhalten – Rechnung {data['number']}",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Card removed: the next run invoices (and mails the invoice) but charges nothing
+
+
+def test_without_card_the_run_only_invoices(
+    page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]]
+) -> None:
+    owner = new_owner(stack, portal, "autopay-ohne-karte")
+    sign_in(page, stack, owner)
+    save_card(page, CARD_OK)
+    switch_autopay_on(page)
+
+    page.get_by_test_id("remove-card").click()
+    page.get_by_test_id("remove-card-confirm").click()
+    expect(page.get_by_test_id("no-card")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_test_id("saved-card")).to_have_count(0)
+    expect(page.get_by_test_id("autopay-toggle")).to_have_count(0)
+    token = api_token(stack, owner)
+    profile = api_get(stack, token, "/profile")
+    assert profile.get("payment_method") is None and profile["autopay"] is False, profile
+
+    result = billing_run(stack, PERIOD_NO_CARD)
+    assert result["invoiced"] >= 1, result
+
+    invoice_id = licence_invoice_id(owner["store_id"], PERIOD_NO_CARD)
+    data = api_get(stack, token, f"/invoices/{invoice_id}")
+    assert data["status"] == "open", data
+    assert data["payments"] == [], data["payments"]
+
+    mail = wait_for_mail(
+        stack,
+        lambda m: owner["email"] in m["to"]
+        and m["subject"] == f"Deine Rechnung {data['number']}",
+    )
+    link = invoice_link(mail["text"], invoice_id)
+    assert link.startswith(stack["url"]), link
+    mine = mails_to(stack, owner["email"])
+    assert not [m for m in mine if "Zahlung erhalten" in m["subject"]], mine
+    assert not [m for m in mine if "Bitte bestätige" in m["subject"]], mine
+
+    row = open_invoice_from_list(page, invoice_id)
+    expect(row).to_have_attribute("data-status", "open")
+    expect(row).to_contain_text("März 2047")
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Blocked by the dunning run, unblocked by paying on the page
+
+
+def test_store_blocked_by_dunning_is_unblocked_by_paying(
+    page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]]
+) -> None:
+    owner = new_owner(stack, portal, "mahnung")
+    issued = portal(
+        "invoices", "issue", "--store", owner["store_id"], "--line", LICENCE_LINE,
+        "--due-days", "0",
+    )  # fmt: skip
+    invoice_id = issued["invoice_id"]
+
+    # 20 days on: past the due date plus the 14-day grace.
+    today = (berlin_today() + timedelta(days=20)).isoformat()
+    result = portal("dunning", "run", "--today", today)
+    assert result["blocked"] >= 1, result
+    profile = api_get(stack, api_token(stack, owner), "/profile")
+    assert profile["account_status"] == "blocked", profile
+
+    blocked_mail = wait_for_mail(
+        stack,
+        lambda m: owner["email"] in m["to"] and "Deine Kasse ist gesperrt" in m["subject"],
+    )
+    assert issued["number"] in blocked_mail["text"], blocked_mail["text"]
+
+    sign_in(page, stack, owner)
+    banner = page.get_by_test_id("account-banner")
+    expect(banner).to_have_attribute("data-status", "blocked")
+    page.evaluate("window.__marker = 1")  # survives only as long as this document
+
+    row = open_invoice_from_list(page, invoice_id)
+    expect(row).to_have_attribute("data-status", "open")
+    row.get_by_test_id("invoice-number").click()
+    expect(page.get_by_test_id("invoice-number")).to_have_text(issued["number"])
+    page.get_by_test_id("pay-now").click()
+    page.get_by_test_id("pay-method-card").click()
+    element = page.get_by_test_id("card-element")
+    expect(element.locator('input[placeholder="number"]')).to_be_visible()
+    fill_card(element, CARD_OK)
+    page.get_by_test_id("pay-submit").click()
+
+    expect(page.get_by_test_id("pay-success")).to_be_visible(timeout=WAIT_MS)
+    expect(badge(page)).to_have_attribute("data-status", "paid")
+    expect(page.get_by_test_id("pay-unblocked")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_test_id("pay-still-blocked")).to_have_count(0)
+
+    page.get_by_test_id("nav-profile").click()
+    expect(page).to_have_url(re.compile(r"#/profil$"))
+    expect(banner).to_have_attribute("data-status", "active")
+    assert page.evaluate("window.__marker") == 1, "Die Seite wurde neu geladen."
+
+    profile = api_get(stack, api_token(stack, owner), "/profile")
+    assert profile["account_status"] == "active", profile
