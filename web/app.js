@@ -1377,7 +1377,7 @@ async function runCard(pb, stripe, card, ui) {
   ui.cardError('');
   ui.error('');
   ui.progress('Zahlung wird ausgeführt …');
-  watchAccount(pb);
+  await watchAccount(pb);
   let paymentId = null;
   try {
     // Token first: a typo in the card number never opens a payment or touches the invoice.
@@ -1606,9 +1606,10 @@ function stepPaid(pb, msg) {
 }
 
 // Remember whether the till was blocked before paying, to say so when it is free again.
+// Awaited before paying: read after the payment it could already say "active".
 function watchAccount(pb) {
-  if (pb.wasBlocked != null) return;
-  api('GET', '/profile').then((p) => { pb.wasBlocked = p.account_status === 'blocked'; }, () => {});
+  if (pb.wasBlocked != null) return Promise.resolve();
+  return api('GET', '/profile').then((p) => { pb.wasBlocked = p.account_status === 'blocked'; }, () => {});
 }
 
 // After a payment the account may be unblocked (the backend does that at once or within
