@@ -45,6 +45,10 @@ test-fast: install
 bench: install
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/read_path.py
+	$(BIN)/python bench/webhook_to_paid.py
+	$(BIN)/python bench/monthly_run.py --stores 2000
+	$(BIN)/python bench/package_size.py
+	$(BIN)/python bench/web_first_load.py
 
 # Deploying needs AWS credentials; see docs/deploy.md. Extra arguments go in DEPLOY_ARGS,
 # e.g. make deploy STAGE=prod DEPLOY_ARGS="--parameter AlarmEmail=ops@example.com".

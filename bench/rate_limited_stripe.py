@@ -9,6 +9,8 @@ What it serves (form-encoded bodies, as the stripe SDK sends them):
 
     POST /v1/payment_intents          confirm=true → a succeeded PaymentIntent
     GET  /v1/payment_intents/{id}
+    GET  /v1/payment_intents/search   (metadata['payment_id']:'…' only, as the gateway asks)
+    GET  /v1/payment_intents          (list, newest first)
     POST /v1/customers
 
 Behaviour that matters for the measurement:
@@ -28,7 +30,9 @@ Behaviour that matters for the measurement:
   dropped instead of answering, as when a network or Lambda timeout loses Stripe's answer.
   Which keys lose their answer is a deterministic function of the key; replays never do.
 
-Observed through `GET /_bench/stats`; `POST /_bench/config` changes rate/latency/burst at
+Observed through `GET /_bench/stats`, `GET /_bench/charges` (charges per invoice id) and
+`POST /_bench/intents` (the succeeded intents of given invoices, to replay their webhooks);
+`POST /_bench/config` changes rate/latency/burst at
 run time (used to measure the store path with an unlimited provider).
 
 Run: python bench/rate_limited_stripe.py --port 12111 --rate 100 --latency-ms 50
@@ -112,6 +116,7 @@ class StripeStandIn:
         # (api key, idempotency key) → (fingerprint, status, body)
         self.idempotent: dict[tuple[str, str], tuple[str, int, bytes]] = {}
         self.charges_by_invoice: collections.Counter[str] = collections.Counter()
+        self.intents_by_invoice: dict[str, list[str]] = collections.defaultdict(list)
         self.counts: collections.Counter[str] = collections.Counter()
         self.first_charge_at: float | None = None
         self.last_charge_at: float | None = None
@@ -120,6 +125,8 @@ class StripeStandIn:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024**2)
         app.router.add_get("/_bench/stats", self.stats)
+        app.router.add_get("/_bench/charges", self.charges)
+        app.router.add_post("/_bench/intents", self.intents_of)
         app.router.add_post("/_bench/config", self.config)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
@@ -164,6 +171,10 @@ class StripeStandIn:
         self, request: web.Request, api_key: str, body: bytes
     ) -> tuple[web.Response, bool]:
         path = request.path.rstrip("/")
+        if request.method == "GET" and path == "/v1/payment_intents/search":
+            return self._search_intents(request.query.get("query", "")), False
+        if request.method == "GET" and path == "/v1/payment_intents":
+            return self._list_intents(request.query), False
         if request.method == "GET" and path.startswith("/v1/payment_intents/"):
             return self._get_intent(path.rsplit("/", 1)[1]), False
         if request.method == "POST" and path in ("/v1/payment_intents", "/v1/customers"):
@@ -185,9 +196,7 @@ class StripeStandIn:
                 message = "Keys for idempotent requests can only be used with the same parameters"
                 return _error(400, "idempotency_error", message), False
             self.counts["replays"] += 1
-            response = web.Response(
-                status=status, body=payload, content_type="application/json"
-            )
+            response = web.Response(status=status, body=payload, content_type="application/json")
             response.headers["Idempotent-Replayed"] = "true"
             return response, False
         create = self._create_intent if path == "/v1/payment_intents" else self._create_customer
@@ -196,10 +205,7 @@ class StripeStandIn:
         if key is not None:
             self.idempotent[(api_key, key)] = (fingerprint, status, payload)
         lose = (
-            status == 200
-            and path == "/v1/payment_intents"
-            and key is not None
-            and self._loses(key)
+            status == 200 and path == "/v1/payment_intents" and key is not None and self._loses(key)
         )
         return web.Response(status=status, body=payload, content_type="application/json"), lose
 
@@ -215,8 +221,13 @@ class StripeStandIn:
             amount = int(params["amount"])
             currency = str(params["currency"]).lower()
         except (KeyError, ValueError):
-            return 400, {"error": {"type": "invalid_request_error", "code": "parameter_missing",
-                                   "message": "amount and currency are required"}}
+            return 400, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "parameter_missing",
+                    "message": "amount and currency are required",
+                }
+            }
         intent_id = "pi_" + secrets.token_hex(12)
         confirm = str(params.get("confirm", "")).lower() == "true"
         method = params.get("payment_method")
@@ -248,6 +259,7 @@ class StripeStandIn:
         if status == "succeeded":
             self.counts["charges"] += 1
             self.charges_by_invoice[str(metadata.get("invoice_id", "?"))] += 1
+            self.intents_by_invoice[str(metadata.get("invoice_id", "?"))].append(intent_id)
             now = time.monotonic()
             self.first_charge_at = self.first_charge_at or now
             self.last_charge_at = now
@@ -271,10 +283,50 @@ class StripeStandIn:
         intent = self.intents.get(intent_id)
         if intent is None:
             return _error(
-                404, "invalid_request_error", f"No such payment_intent: '{intent_id}'",
+                404,
+                "invalid_request_error",
+                f"No such payment_intent: '{intent_id}'",
                 code="resource_missing",
             )
         return web.json_response(intent)
+
+    def _search_intents(self, query: str) -> web.Response:
+        """Only the query the gateway sends: metadata['payment_id']:'<id>'. Stripe's search
+        is eventually consistent (usually within a minute); this one is immediate."""
+        self.counts["searches"] += 1
+        prefix, _, rest = query.partition(":")
+        key = prefix.removeprefix("metadata['").removesuffix("']")
+        value = rest.strip("'")
+        if not prefix.startswith("metadata['") or not value:
+            return _error(400, "invalid_request_error", f"Unsupported search query: {query}")
+        found = [i for i in self.intents.values() if i["metadata"].get(key) == value]
+        return web.json_response(
+            {
+                "object": "search_result",
+                "url": "/v1/payment_intents/search",
+                "data": found,
+                "has_more": False,
+                "next_page": None,
+            }
+        )
+
+    def _list_intents(self, query: Any) -> web.Response:
+        """Newest first, `limit` and `starting_after`, as Stripe lists."""
+        self.counts["lists"] += 1
+        ordered = list(reversed(self.intents.values()))
+        after = query.get("starting_after")
+        if after:
+            ids = [i["id"] for i in ordered]
+            ordered = ordered[ids.index(after) + 1 :] if after in ids else []
+        limit = max(1, min(100, int(query.get("limit", 10))))
+        return web.json_response(
+            {
+                "object": "list",
+                "url": "/v1/payment_intents",
+                "data": ordered[:limit],
+                "has_more": len(ordered) > limit,
+            }
+        )
 
     # -- observation ------------------------------------------------------------------
     async def stats(self, request: web.Request) -> web.Response:
@@ -286,10 +338,22 @@ class StripeStandIn:
         )
         return web.json_response(
             {
-                **{name: self.counts[name] for name in (
-                    "requests", "admitted", "rate_limited", "charges", "intents_created",
-                    "customers_created", "replays", "idempotency_conflicts", "lost_responses",
-                )},
+                **{
+                    name: self.counts[name]
+                    for name in (
+                        "requests",
+                        "searches",
+                        "lists",
+                        "admitted",
+                        "rate_limited",
+                        "charges",
+                        "intents_created",
+                        "customers_created",
+                        "replays",
+                        "idempotency_conflicts",
+                        "lost_responses",
+                    )
+                },
                 "invoices_charged": len(self.charges_by_invoice),
                 "duplicate_invoices": len(duplicates),
                 "extra_charges": sum(n - 1 for n in duplicates.values()),
@@ -299,6 +363,20 @@ class StripeStandIn:
                 "burst": self.bucket.capacity,
                 "latency_ms": self.latency * 1000,
                 "retry_after": self.retry_after,
+            }
+        )
+
+    async def charges(self, request: web.Request) -> web.Response:
+        """Charges made per metadata[invoice_id]."""
+        return web.json_response(dict(self.charges_by_invoice))
+
+    async def intents_of(self, request: web.Request) -> web.Response:
+        """{"invoice_ids": [...]} → the succeeded PaymentIntents of each of those invoices."""
+        wanted = (await request.json()).get("invoice_ids", [])
+        return web.json_response(
+            {
+                invoice_id: [self.intents[i] for i in self.intents_by_invoice.get(invoice_id, [])]
+                for invoice_id in wanted
             }
         )
 
@@ -328,7 +406,11 @@ def main() -> None:
         args.rate, args.latency_ms, args.burst, args.retry_after, args.lost_responses
     )
     web.run_app(
-        standin.app(), host="127.0.0.1", port=args.port, print=None, access_log=None,
+        standin.app(),
+        host="127.0.0.1",
+        port=args.port,
+        print=None,
+        access_log=None,
         handle_signals=True,
     )
 

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -210,8 +211,8 @@ class StripeCardGateway:
             found = self._client.v1.payment_intents.search(params={"query": query})
             matches = list(found.data)
         except (stripe.InvalidRequestError, stripe.APIError):
-            matches = self._list_matching(payment_id)
-        except stripe.APIConnectionError as exc:
+            matches = self._list_matching(payment_id)  # no search API (an emulator)
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
             raise ServiceUnavailableError() from exc
         return _to_payment(matches[0]) if matches else None
 
@@ -246,7 +247,9 @@ class StripeCardGateway:
                 should = str(headers.get("stripe-should-retry", "")).lower()
                 if should == "false" or attempt == self._charge_retries:
                     raise
-                self._sleep(_retry_after(headers, attempt))
+                # Jitter keeps the workers that were refused together from returning together.
+                wait = _retry_after(headers, attempt)
+                self._sleep(wait + random.uniform(0, max(0.1, wait / 2)))
         raise AssertionError("unreachable")
 
     # saved cards -------------------------------------------------------------------------

@@ -292,10 +292,11 @@ class PaymentService:
         self.publisher.publish(events, source=PORTAL_SOURCE)
         if unblock:
             self.stores.set_access(store.id, "active", now)
-        if self.ledger.mark_notified(payment.id):
-            self.mailer.send(
-                emails.receipt_mail(store.billing_email, invoice, payment.amount_cents, now)
-            )
+        # Receipt before the marker: a failed send is retried with the event, at worst twice.
+        self.mailer.send(
+            emails.receipt_mail(store.billing_email, invoice, payment.amount_cents, now)
+        )
+        self.ledger.mark_notified(payment.id)
 
     def _fail(self, payment: Payment, status: PaymentStatus, code: str | None) -> None:
         if not can_move(payment.status, status) or payment.status not in OPEN_STATUSES:

@@ -1,0 +1,242 @@
+"""The cheap store path of bench/monthly_run.py: the ports the monthly run uses, in memory.
+
+For telling the provider's share of the run from the store's: the real BillingService,
+InvoiceIssuer, ChargeService, PaymentService and StripeCardGateway run unchanged (wired by
+chalicelib.bootstrap.Container) against the rate-limited provider, while stores, invoices,
+the number counter and the payment ledger are dicts behind one lock with the same
+conditional moves as the DynamoDB adapters (gap-free numbers, an invoice id only once, open
+only an OPEN invoice of that store, a provider ref only once, settle only an open payment,
+notify once). Only the methods the monthly run calls are here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.errors import ConflictError, InvoiceNotPayableError
+from chalicelib.domain.invoices import Invoice, InvoiceStatus
+from chalicelib.domain.payments import OPEN_STATUSES, Payment, PaymentStatus
+from chalicelib.domain.stores import OpenItem, Store
+from chalicelib.services.cursors import CursorCodec
+from chalicelib.services.ports import DomainEvent, Mail
+
+
+class MemoryBooks:
+    """Stores, invoices and payments, each move checked under one lock."""
+
+    def __init__(self, stores: Iterable[Store] = ()) -> None:
+        self.lock = threading.Lock()
+        self.stores = {store.id: store for store in stores}
+        self.invoices: dict[str, Invoice] = {}
+        self.payments: dict[str, Payment] = {}
+
+    def add_stores(self, stores: Iterable[Store]) -> None:
+        with self.lock:
+            self.stores.update((store.id, store) for store in stores)
+
+    def _set_open_item(self, invoice: Invoice) -> None:
+        store = self.stores[invoice.store_id]
+        item = OpenItem(invoice.id, invoice.totals.gross_cents, invoice.due_date)
+        items = tuple(i for i in store.open_items if i.invoice_id != invoice.id) + (item,)
+        self.stores[store.id] = dataclasses.replace(store, open_items=items)
+
+    def _drop_open_item(self, store_id: str, invoice_id: str) -> None:
+        store = self.stores[store_id]
+        items = tuple(i for i in store.open_items if i.invoice_id != invoice_id)
+        self.stores[store_id] = dataclasses.replace(store, open_items=items)
+
+
+class MemoryStores:
+    def __init__(self, books: MemoryBooks) -> None:
+        self.books = books
+
+    def get(self, store_id: str) -> Store | None:
+        return self.books.stores.get(store_id)
+
+    def list_all(self) -> list[Store]:
+        return list(self.books.stores.values())
+
+    def set_customer_id(self, store_id: str, customer_id: str) -> str:
+        with self.books.lock:
+            store = self.books.stores[store_id]
+            if store.stripe_customer_id:
+                return store.stripe_customer_id
+            self.books.stores[store_id] = dataclasses.replace(store, stripe_customer_id=customer_id)
+            return customer_id
+
+    def update_open_item(self, store_id: str, item: OpenItem) -> bool:
+        with self.books.lock:
+            store = self.books.stores[store_id]
+            if not any(i.invoice_id == item.invoice_id for i in store.open_items):
+                return False
+            items = tuple(item if i.invoice_id == item.invoice_id else i for i in store.open_items)
+            self.books.stores[store_id] = dataclasses.replace(store, open_items=items)
+            return True
+
+    def set_access(self, store_id: str, status: str, now: datetime) -> bool:
+        with self.books.lock:
+            store = self.books.stores[store_id]
+            if store.account_status == status:
+                return False
+            blocked = now if status == "blocked" else None
+            self.books.stores[store_id] = dataclasses.replace(
+                store, account_status=status, blocked_since=blocked
+            )
+            return True
+
+
+class MemoryInvoices:
+    def __init__(self, books: MemoryBooks) -> None:
+        self.books = books
+        self.counters: dict[int, int] = {}
+
+    def get(self, invoice_id: str) -> Invoice | None:
+        return self.books.invoices.get(invoice_id)
+
+    def next_number(self, year: int) -> int:
+        return self.counters.get(year, 0) + 1
+
+    def add_numbered(self, invoice: Invoice, sequence: int) -> None:
+        with self.books.lock:
+            if self.counters.get(invoice.issue_date.year, 0) != sequence - 1:
+                raise ConflictError()
+            if invoice.id in self.books.invoices or invoice.store_id not in self.books.stores:
+                raise ConflictError()
+            self.counters[invoice.issue_date.year] = sequence
+            self.books.invoices[invoice.id] = invoice
+            self.books._set_open_item(invoice)
+
+    def move(self, invoice: Invoice, target: InvoiceStatus, now: datetime) -> Invoice:
+        with self.books.lock:
+            stored = self.books.invoices.get(invoice.id)
+            if stored is None or stored.status != invoice.status:
+                raise ConflictError()
+            paid_at = now if target == InvoiceStatus.PAID else stored.paid_at
+            moved = dataclasses.replace(stored, status=target, paid_at=paid_at)
+            self.books.invoices[invoice.id] = moved
+            if target not in (InvoiceStatus.OPEN, InvoiceStatus.PROCESSING):
+                self.books._drop_open_item(invoice.store_id, invoice.id)
+            return moved
+
+
+class MemoryLedger:
+    def __init__(self, books: MemoryBooks) -> None:
+        self.books = books
+
+    def get(self, payment_id: str) -> Payment | None:
+        return self.books.payments.get(payment_id)
+
+    def list_for_invoice(self, invoice_id: str) -> list[Payment]:
+        return [p for p in self.books.payments.values() if p.invoice_id == invoice_id]
+
+    def open(self, payment: Payment) -> None:
+        with self.books.lock:
+            invoice = self.books.invoices.get(payment.invoice_id)
+            if (
+                payment.id in self.books.payments
+                or invoice is None
+                or invoice.status != InvoiceStatus.OPEN
+                or invoice.store_id != payment.store_id
+            ):
+                raise InvoiceNotPayableError()
+            self.books.payments[payment.id] = payment
+            self.books.invoices[invoice.id] = dataclasses.replace(
+                invoice, status=InvoiceStatus.PROCESSING, active_payment_id=payment.id
+            )
+
+    def set_provider_ref(self, payment_id: str, ref: str, approve_url: str | None) -> Payment:
+        with self.books.lock:
+            payment = self.books.payments[payment_id]
+            if payment.provider_ref not in (None, ref):
+                raise ConflictError()
+            payment = dataclasses.replace(payment, provider_ref=ref, approve_url=approve_url)
+            self.books.payments[payment_id] = payment
+            return payment
+
+    def mark(self, payment: Payment, status: PaymentStatus, now: datetime) -> Payment:
+        with self.books.lock:
+            current = self.books.payments[payment.id]
+            if current.status not in OPEN_STATUSES:
+                return current
+            moved = dataclasses.replace(current, status=status, updated_at=now)
+            self.books.payments[payment.id] = moved
+            return moved
+
+    def settle_success(self, payment: Payment, now: datetime) -> bool:
+        with self.books.lock:
+            current = self.books.payments[payment.id]
+            if current.status == PaymentStatus.SUCCEEDED:
+                return False
+            self.books.payments[payment.id] = dataclasses.replace(
+                current, status=PaymentStatus.SUCCEEDED, failure_code=None, updated_at=now
+            )
+            invoice = self.books.invoices[payment.invoice_id]
+            if invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.PROCESSING):
+                self.books.invoices[invoice.id] = dataclasses.replace(
+                    invoice, status=InvoiceStatus.PAID, paid_at=now, active_payment_id=None
+                )
+                self.books._drop_open_item(invoice.store_id, invoice.id)
+            return True
+
+    def settle_failure(
+        self, payment: Payment, status: PaymentStatus, failure_code: str | None, now: datetime
+    ) -> bool:
+        with self.books.lock:
+            current = self.books.payments[payment.id]
+            if current.status not in OPEN_STATUSES:
+                return False
+            self.books.payments[payment.id] = dataclasses.replace(
+                current, status=status, failure_code=failure_code, updated_at=now
+            )
+            invoice = self.books.invoices[payment.invoice_id]
+            if (
+                invoice.status == InvoiceStatus.PROCESSING
+                and invoice.active_payment_id == payment.id
+            ):
+                self.books.invoices[invoice.id] = dataclasses.replace(
+                    invoice, status=InvoiceStatus.OPEN, active_payment_id=None
+                )
+            return True
+
+    def mark_notified(self, payment_id: str) -> bool:
+        with self.books.lock:
+            current = self.books.payments[payment_id]
+            if current.notified:
+                return False
+            self.books.payments[payment_id] = dataclasses.replace(current, notified=True)
+            return True
+
+
+class NullPublisher:
+    def publish(self, events: Sequence[DomainEvent], source: str) -> None:
+        pass
+
+
+class NullMailer:
+    def send(self, mail: Mail) -> None:
+        pass
+
+
+class NullDocuments:
+    def put_pdf(self, key: str, body: bytes) -> None:
+        pass
+
+    def presigned_download(self, key: str, filename: str, expires_in: int) -> str:
+        return f"memory://{key}"
+
+
+def overrides(books: MemoryBooks) -> dict[str, Any]:
+    """Container overrides that put the monthly run's storage, mail and events in memory."""
+    return {
+        "cursors": CursorCodec(b"bench-cursor-key-not-a-secret-32"),  # read paths only
+        "stores": MemoryStores(books),
+        "invoices": MemoryInvoices(books),
+        "ledger": MemoryLedger(books),
+        "documents": NullDocuments(),
+        "mailer": NullMailer(),
+        "publisher": NullPublisher(),
+    }
