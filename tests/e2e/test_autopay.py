@@ -261,9 +261,8 @@ def test_billing_run_charges_saved_card(
     data = api_get(stack, api_token(stack, owner), f"/invoices/{invoice_id}")
     assert data["status"] == "paid", data
     assert data["period"] == PERIOD_CHARGED, data
-    assert [(p["kind"], p["status"]) for p in data["payments"]] == [
-        ("autopay", "succeeded")
-    ], data["payments"]
+    payments = [(p["kind"], p["status"]) for p in data["payments"]]
+    assert payments == [("autopay", "succeeded")], data["payments"]
     assert data["payments"][0]["amount_cents"] == data["gross_cents"], data
 
     # The page (list loaded afresh, then the detail page) shows it paid, automatically.
@@ -283,9 +282,11 @@ def test_billing_run_charges_saved_card(
 
     receipt = wait_for_mail(
         stack,
-        lambda m: owner["email"] in m["to"]
-        and "Zahlung erhalten" in m["subject"]
-        and data["number"] in m["subject"] + m["text"],
+        lambda m: (
+            owner["email"] in m["to"]
+            and "Zahlung erhalten" in m["subject"]
+            and data["number"] in m["subject"] + m["text"]
+        ),
     )
     assert receipt["subject"] == f"Zahlung erhalten – Rechnung {data['number']}", receipt
 
@@ -321,9 +322,11 @@ def test_card_needing_authentication_is_confirmed_on_the_page(
 
     mail = wait_for_mail(
         stack,
-        lambda m: owner["email"] in m["to"]
-        and m["subject"] == "Bitte bestätige deine Zahlung"
-        and f"/#/rechnungen/{invoice_id}" in m["text"],
+        lambda m: (
+            owner["email"] in m["to"]
+            and m["subject"] == "Bitte bestätige deine Zahlung"
+            and f"/#/rechnungen/{invoice_id}" in m["text"]
+        ),
     )
     assert data["number"] in mail["text"], mail["text"]
     link = invoice_link(mail["text"], invoice_id)
@@ -352,8 +355,10 @@ def test_card_needing_authentication_is_confirmed_on_the_page(
     assert len(succeeded) == 1 and succeeded[0]["kind"] != "autopay", data["payments"]
     wait_for_mail(
         stack,
-        lambda m: owner["email"] in m["to"]
-        and m["subject"] == f"Zahlung erhalten – Rechnung {data['number']}",
+        lambda m: (
+            owner["email"] in m["to"]
+            and m["subject"] == f"Zahlung erhalten – Rechnung {data['number']}"
+        ),
     )
 
 
@@ -388,8 +393,7 @@ def test_without_card_the_run_only_invoices(
 
     mail = wait_for_mail(
         stack,
-        lambda m: owner["email"] in m["to"]
-        and m["subject"] == f"Deine Rechnung {data['number']}",
+        lambda m: owner["email"] in m["to"] and m["subject"] == f"Deine Rechnung {data['number']}",
     )
     link = invoice_link(mail["text"], invoice_id)
     assert link.startswith(stack["url"]), link
