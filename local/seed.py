@@ -9,24 +9,11 @@ from decimal import Decimal
 from chalicelib.bootstrap import Container
 from chalicelib.domain.invoices import InvoiceLine, InvoiceStatus
 from chalicelib.domain.stores import Address
+from chalicelib.services.billing import period_label
 from chalicelib.services.stores import NewStore
 
 DEMO_EMAIL = "mario@pizzeria-da-mario.example"
 LICENCE = "SIDES Kassenlizenz {month}"
-MONTHS = (
-    "Januar",
-    "Februar",
-    "März",
-    "April",
-    "Mai",
-    "Juni",
-    "Juli",
-    "August",
-    "September",
-    "Oktober",
-    "November",
-    "Dezember",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +30,7 @@ def _month_start(today: date, back: int) -> date:
 
 
 def _licence_lines(first_day: date) -> list[InvoiceLine]:
-    label = f"{MONTHS[first_day.month - 1]} {first_day.year}"
+    label = period_label(first_day.strftime("%Y-%m"))
     return [
         InvoiceLine(LICENCE.format(month=label), 1, 4900, Decimal(19)),
         InvoiceLine("Zusatzterminal (Lizenz)", 2, 1500, Decimal(19)),

@@ -15,8 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +25,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from playwright.sync_api import Page, expect
+
+from tests.e2e.support import _tag, api_token, badge, wait_for_mail
 
 pytestmark = pytest.mark.e2e
 
@@ -60,10 +60,6 @@ _FOREIGN_ENV = (
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: stores, the CLI, the API and the outbox
-
-
-def _tag() -> str:
-    return uuid.uuid4().hex[:8]
 
 
 def licence_invoice_id(store_id: str, period: str) -> str:
@@ -125,37 +121,12 @@ def new_owner(
     return {"store_id": store_id, "email": email, "password": password}
 
 
-def api_token(stack: dict[str, Any], owner: dict[str, Any]) -> str:
-    response = requests.post(
-        f"{stack['url']}/api/auth/login",
-        json={"email": owner["email"], "password": owner["password"]},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
 def api_get(stack: dict[str, Any], token: str, path: str) -> dict[str, Any]:
     response = requests.get(
         f"{stack['url']}/api{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
     assert response.status_code == 200, f"GET {path} → {response.status_code}: {response.text}"
     return dict(response.json())
-
-
-def wait_for_mail(
-    stack: dict[str, Any], matches: Callable[[dict[str, Any]], bool], timeout_s: float = 15.0
-) -> dict[str, Any]:
-    from local.outbox import read_outbox
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        hits = [m for m in read_outbox(stack["env"]["AWS_ENDPOINT_URL"]) if matches(m)]
-        if hits:
-            return hits[-1]
-        if time.monotonic() > deadline:
-            pytest.fail(f"Keine passende E-Mail nach {timeout_s:.0f} s im Postausgang.")
-        time.sleep(0.3)
 
 
 def mails_to(stack: dict[str, Any], email: str) -> list[dict[str, Any]]:
@@ -235,10 +206,6 @@ def open_invoice_from_list(page: Page, invoice_id: str) -> Any:
     row = page.locator(f'[data-testid="invoice-row"][data-id="{invoice_id}"]')
     expect(row).to_have_count(1)
     return row
-
-
-def badge(page: Page) -> Any:
-    return page.get_by_test_id("invoice-status")
 
 
 # ---------------------------------------------------------------------------------------------

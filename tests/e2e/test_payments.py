@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from playwright.sync_api import Page, expect
+
+from tests.e2e.support import _tag, api_token, badge, wait_for_mail
 
 pytestmark = pytest.mark.e2e
 
@@ -78,10 +79,6 @@ print(json.dumps({
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: owners, the API, the outbox and the bus
-
-
-def _tag() -> str:
-    return uuid.uuid4().hex[:8]
 
 
 def invitation_token(invitation_url: str) -> str:
@@ -149,16 +146,6 @@ def blocked_owner(stack: dict[str, Any]) -> dict[str, Any]:
     return {**created, "email": email, "password": password}
 
 
-def api_token(stack: dict[str, Any], owner: dict[str, Any]) -> str:
-    response = requests.post(
-        f"{stack['url']}/api/auth/login",
-        json={"email": owner["email"], "password": owner["password"]},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
 def api_invoice(stack: dict[str, Any], token: str, invoice_id: str) -> dict[str, Any]:
     response = requests.get(
         f"{stack['url']}/api/invoices/{invoice_id}",
@@ -167,21 +154,6 @@ def api_invoice(stack: dict[str, Any], token: str, invoice_id: str) -> dict[str,
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
-
-
-def wait_for_mail(
-    stack: dict[str, Any], matches: Callable[[dict[str, Any]], bool], timeout_s: float = 15.0
-) -> dict[str, Any]:
-    from local.outbox import read_outbox
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        hits = [m for m in read_outbox(stack["env"]["AWS_ENDPOINT_URL"]) if matches(m)]
-        if hits:
-            return hits[-1]
-        if time.monotonic() > deadline:
-            pytest.fail(f"Keine passende E-Mail nach {timeout_s:.0f} s im Postausgang.")
-        time.sleep(0.3)
 
 
 def _pos_events(stack: dict[str, Any]) -> list[dict[str, Any]]:
@@ -261,11 +233,6 @@ def open_invoice(page: Page, number: str) -> None:
     row.get_by_test_id("invoice-number").click()
     expect(page).to_have_url(re.compile(r"#/rechnungen/[^/?]+$"))
     expect(page.get_by_test_id("invoice-number")).to_have_text(number)
-
-
-def badge(page: Page) -> Any:
-    """The status badge of the invoice on its detail page (the only one there: strict)."""
-    return page.get_by_test_id("invoice-status")
 
 
 def choose_card(page: Page) -> None:
