@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -17,6 +17,8 @@ from chalicelib.bootstrap import get_container
 from chalicelib.domain.payments import PaymentStatus, ProviderUpdate
 
 logger = Logger(service="payment-events")
+# Off outside Lambda (no X-Ray daemon there); on in AWS, where the template enables tracing.
+tracer = Tracer(service="payment-events")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -41,6 +43,7 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     response: dict[str, Any] = dict(
         process_partial_response(

@@ -289,3 +289,18 @@ def test_dunning_blocks_overdue_store_and_reminds(api, container, aws_stack, cle
     mails = [m for m in read_outbox(aws_stack["AWS_ENDPOINT_URL"]) if m["to"] == email]
     assert any("gesperrt" in m["subject"] and invoice.number in m["text"] for m in mails)
     assert any("Zahlungserinnerung" in m["subject"] for m in mails)
+
+
+def test_scheduled_handlers_run_the_same_services(api, container, providers, clean_queues):
+    from functions.dunning.handler import handler as dunning_handler
+    from functions.monthly_billing.handler import handler as monthly_handler
+
+    store_id, _, _ = autopay_owner(api, container, providers)
+    result = monthly_handler({"period": "2031-07"}, LambdaContext())
+    assert result["period"] == "2031-07" and result["invoiced"] >= 1
+    assert container.invoices.get(licence_invoice_id(store_id, "2031-07")) is not None
+    assert any(
+        m["invoice_id"] == licence_invoice_id(store_id, "2031-07") for m in drain("charge-store")
+    )
+    counts = dunning_handler({"today": "2031-07-02"}, LambdaContext())
+    assert set(counts) == {"retried", "reminded", "blocked"}
