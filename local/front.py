@@ -77,7 +77,9 @@ class FrontHandler(BaseHTTPRequestHandler):
         out.pop("Content-Length", None)
         # API Gateway answers unknown routes with 403 "Missing Authentication Token";
         # the distribution's gateway response turns that into the contract's 404.
-        if status == 403 and b"Missing Authentication Token" in payload:
+        # chalice local says 405 for a method a route lacks; API Gateway has no such route.
+        unknown = b"Missing Authentication Token" in payload or b"MethodNotAllowedError" in payload
+        if status in (403, 405) and unknown:
             status, payload, out = 404, NOT_FOUND, {"Content-Type": "application/json"}
         self._send(status, payload, out)
 

@@ -170,3 +170,28 @@ def bearer_token(request: Any) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise errors.UnauthorizedError()
     return token.strip()
+
+
+# Chalice answers some requests itself ({"Code", "Message"}), e.g. a content type a route
+# does not take; those answers get the contract's shape too.
+_CHALICE_ERRORS = {
+    400: (400, errors.InvalidRequestError()),
+    404: (404, errors.RouteNotFoundError()),
+    # API Gateway answers a method a route lacks itself, as an unknown route.
+    405: (404, errors.RouteNotFoundError()),
+    413: (413, errors.PayloadTooLargeError()),
+    415: (400, errors.InvalidRequestError("Erwartet wird JSON (Content-Type application/json).")),
+}
+
+
+def contract_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    response = get_response(event)
+    body = response.body
+    if isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        status, error = _CHALICE_ERRORS.get(response.status_code, (500, errors.PortalError()))
+        return Response(
+            body=json.dumps(error_body(error.code, error.message)),
+            status_code=status,
+            headers={"Content-Type": "application/json", "Cache-Control": "no-store"},
+        )
+    return response

@@ -137,3 +137,8 @@ class SetupNotSucceededError(PortalError):
 class NoPaymentMethodError(PortalError):
     code = "no_payment_method"
     message = "Hinterlege zuerst eine Karte, dann kannst du die automatische Abbuchung einschalten."
+
+
+class RouteNotFoundError(PortalError):
+    code = "not_found"
+    message = "Diese Adresse gibt es nicht."

@@ -264,3 +264,11 @@ def test_invitation_token_never_logged(api, container, caplog):
     post(api, f"/api/invitations/{token}/accept", {"password": PASSWORD})
     assert token not in caplog.text
     assert PASSWORD not in caplog.text
+
+
+def test_unsupported_content_type_gets_the_contract_shape(api):
+    response = api.http.post(
+        "/api/auth/login", headers={"Content-Type": "application/xml"}, body=b"<x/>"
+    )
+    assert response.status_code == 400
+    assert body(response)["error"]["code"] == "invalid_request"
