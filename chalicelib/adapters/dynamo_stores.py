@@ -28,6 +28,7 @@ def _open_item(key: str, value: dict[str, Any]) -> OpenItem:
         attempts=int(value.get("attempts", 0)),
         retry_on=date.fromisoformat(retry_on) if retry_on else None,
         reminded=int(value.get("reminded", 0)),
+        mailed=bool(value.get("mailed", False)),
     )
 
 
@@ -157,6 +158,7 @@ class DynamoStoreRepository:
             "due_date": item.due_date.isoformat(),
             "attempts": item.attempts,
             "reminded": item.reminded,
+            "mailed": item.mailed,
         }
         if item.retry_on:
             value["retry_on"] = item.retry_on.isoformat()

@@ -25,6 +25,7 @@ class OpenItem:
     attempts: int = 0  # automatic charge attempts so far
     retry_on: date | None = None  # next automatic attempt, if any
     reminded: int = 0  # payment reminders sent
+    mailed: bool = False  # the invoice itself went out by e-mail (stores without autopay)
 
     def overdue_past(self, today: date, grace_days: int) -> bool:
         return today > self.due_date + timedelta(days=grace_days)

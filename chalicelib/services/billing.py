@@ -146,9 +146,7 @@ class ChargeService:
             return "skipped"  # paid, void, or the owner is paying right now
         if not store.autopay or store.payment_method is None:
             if request.attempt == 1:
-                self.mailer.send(
-                    emails.invoice_mail(store.billing_email, invoice, self._link(invoice))
-                )
+                self._mail_invoice_once(store, invoice)
             return "not_charged"
         payment = self._open_payment(store, invoice, request)
         if payment is None:
@@ -174,6 +172,14 @@ class ChargeService:
             return "charged"
         self._follow_up_decline(store, invoice, request, result.failure_code)
         return "failed"
+
+    def _mail_invoice_once(self, store: Store, invoice: Invoice) -> None:
+        """A redelivered message or a second run must not send the same invoice again."""
+        item = next((i for i in store.open_items if i.invoice_id == invoice.id), None)
+        if item is None or item.mailed:
+            return
+        self.mailer.send(emails.invoice_mail(store.billing_email, invoice, self._link(invoice)))
+        self.stores.update_open_item(store.id, dataclasses.replace(item, mailed=True))
 
     def _open_payment(
         self, store: Store, invoice: Invoice, request: ChargeRequest

@@ -222,6 +222,15 @@ def test_no_card_means_invoice_mailed_not_charged(
         m["to"] == email and invoice.id in m["text"]
         for m in read_outbox(aws_stack["AWS_ENDPOINT_URL"])
     )
+    # a second run (and so a second delivery) does not send the invoice again
+    container.billing.run(PERIOD)
+    run_charges()
+    sent = [
+        m
+        for m in read_outbox(aws_stack["AWS_ENDPOINT_URL"])
+        if m["to"] == email and invoice.id in m["text"]
+    ]
+    assert len(sent) == 1
 
 
 def test_removed_card_invoices_but_does_not_charge(api, container, providers, clean_queues):
