@@ -216,10 +216,12 @@ class Stack:
         self._stoppers.append(server.shutdown)
 
     def _seed(self) -> None:
-        from chalicelib.bootstrap import get_container
+        from chalicelib.bootstrap import Container
+        from chalicelib.config import get_settings
+        from chalicelib.services.ports import NO_METRICS
         from local.seed import seed_demo
 
-        container = get_container()
+        container = Container(get_settings(), metrics=NO_METRICS)
         self.demo_store_id = seed_demo(container)
         self.invitation_url = container.invitation_service.send(self.demo_store_id).url
 
@@ -310,16 +312,30 @@ def main() -> int:
         f"Einladungslink für „Pizzeria Da Mario“ (gilt 7 Tage):\n  {stack.invitation_url}\n\n"
         "Befehle für den Betrieb in einem zweiten Terminal: .venv/bin/portal --help\n"
         "E-Mails, die der Stack verschickt hat: .venv/bin/portal outbox\n"
+        f"Logs der Funktionen (wie CloudWatch): {_function_log(args.state_file)}\n"
         "Beenden mit Ctrl-C.",
         flush=True,
     )
+    _send_stdout_to(_function_log(args.state_file))
     with _until_interrupted():
         while all(child.poll() is None for child in stack.children):
             time.sleep(0.5)
         print("Ein Dienst des Stacks ist ausgefallen; fahre herunter.", file=sys.stderr)
     stack.stop()
-    print("Lokaler Stack beendet.")
+    print("Lokaler Stack beendet.", file=sys.stderr)
     return 0
+
+
+def _function_log(state_file: Path) -> Path:
+    return state_file.parent / "functions.log"
+
+
+def _send_stdout_to(path: Path) -> None:
+    """The functions' JSON logs and metrics go where CloudWatch would be, not the terminal."""
+    sys.stdout.flush()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = path.open("a", encoding="utf-8")
+    os.dup2(log.fileno(), sys.stdout.fileno())
 
 
 if __name__ == "__main__":
