@@ -341,6 +341,13 @@ class StripeCardGateway:
             )
         except stripe.CardError as exc:
             return _declined(exc, amount_cents, currency, idempotency_key)
+        except stripe.InvalidRequestError as exc:
+            # e.g. the saved card is gone at Stripe: no retry helps, the owner must act
+            code = exc.code or "invalid_request"
+            ref = f"declined:{code}:{idempotency_key}"
+            return ProviderPayment(
+                ref, PaymentStatus.FAILED.value, amount_cents, currency, failure_code=code
+            )
         except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
             raise ServiceUnavailableError() from exc
         result = _to_payment(intent)

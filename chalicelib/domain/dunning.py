@@ -19,6 +19,8 @@ HARD_DECLINES = frozenset(
         "card_not_supported",
         "invalid_expiry_year",
         "no_payment_method",
+        "resource_missing",
+        "invalid_request",
     }
 )
 AUTHENTICATION = frozenset({"authentication_required", "payment_intent_authentication_failure"})

@@ -54,8 +54,10 @@ class PaymentMethodService:
     def remove(self, store_id: str) -> Store:
         store = self._store(store_id)
         if store.payment_method is not None:
-            self.cards.remove_card(self.customer_of(store), store.payment_method.id)
+            # Forget it here first: a crash in between leaves an unused card at Stripe,
+            # never a saved card that Stripe no longer knows.
             self.stores.set_payment_method(store.id, None)
+            self.cards.remove_card(self.customer_of(store), store.payment_method.id)
         return self._store(store_id)
 
     def set_autopay(self, store_id: str, enabled: bool) -> Store:
