@@ -61,9 +61,7 @@ def get_invoice(principal: Principal, invoice_id: str) -> Response:
     container = get_container()
     invoice = container.invoice_reader.get(principal.store_id, invoice_id)
     return http.json_response(
-        presenters.invoice_detail(
-            invoice, today_in_berlin(container.clock.now()), list(invoice.payments)
-        )
+        presenters.invoice_detail(invoice, today_in_berlin(container.clock.now()))
     )
 
 

@@ -88,9 +88,7 @@ def payment(item: Payment) -> dict[str, Any]:
     }
 
 
-def invoice_detail(
-    invoice: Invoice, today: date, payments: list[Payment] | None = None
-) -> dict[str, Any]:
+def invoice_detail(invoice: Invoice, today: date) -> dict[str, Any]:
     body = invoice_summary(invoice, today)
     body["lines"] = [
         {
@@ -104,5 +102,5 @@ def invoice_detail(
         }
         for line in invoice.lines
     ]
-    body["payments"] = [payment(p) for p in sorted(payments or [], key=lambda p: p.created_at)]
+    body["payments"] = [payment(p) for p in invoice.payments]
     return body

@@ -261,17 +261,19 @@ def portal(stack: dict[str, Any]) -> Callable[..., dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
     env["PORTAL_STATE_FILE"] = stack["state_file"]
 
-    def run(*args: str) -> dict[str, Any]:
+    def run(*args: str, timeout_s: float = 60.0) -> dict[str, Any]:
         done = subprocess.run(
             [sys.executable, "-m", "chalicelib.cli", *args],
             cwd=ROOT,
             env=env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=timeout_s,
             check=False,
         )
         assert done.returncode == 0, f"portal {' '.join(args)} → {done.returncode}: {done.stderr}"
+        # e.g. "charges still running": the command did not finish its job
+        assert "warning" not in done.stderr, done.stderr
         return dict(json.loads(done.stdout))
 
     return run

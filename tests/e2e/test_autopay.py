@@ -10,11 +10,7 @@ bills a period of its own, far in the future, and asserts only on its own store.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +22,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
+from chalicelib.services.billing import licence_invoice_id
 from tests.e2e.support import _tag, api_token, badge, wait_for_mail
 
 pytestmark = pytest.mark.e2e
@@ -41,49 +38,14 @@ PERIOD_CHARGED = "2047-01"
 PERIOD_3DS = "2047-02"
 PERIOD_NO_CARD = "2047-03"
 
-# Variables a shell or another test session may have set for a different stack (as in
-# conftest.py); the CLI must find this stack through its state file only.
-_FOREIGN_ENV = (
-    "PORTAL_PREFIX",
-    "PORTAL_STATE_FILE",
-    "PORTAL_URL",
-    "PORT",
-    "AWS_ENDPOINT_URL",
-    "INVOICE_BUCKET",
-    "USER_POOL_ID",
-    "USER_POOL_CLIENT_ID",
-    "EVENT_BUS_NAME",
-    "MAIL_FROM",
-    "SUPPORT_EMAIL",
-)
-
-
 # ---------------------------------------------------------------------------------------------
 # Helpers: stores, the CLI, the API and the outbox
 
 
-def licence_invoice_id(store_id: str, period: str) -> str:
-    return f"lic_{store_id}_{period.replace('-', '')}"
-
-
-def billing_run(stack: dict[str, Any], period: str) -> dict[str, Any]:
-    """`portal billing run`; own runner because the charges may outlast the `portal`
-    fixture's 60 s subprocess timeout."""
-    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
-    env["PORTAL_STATE_FILE"] = stack["state_file"]
-    args = ["billing", "run", "--period", period, "--wait-seconds", str(BILLING_WAIT_S)]
-    done = subprocess.run(
-        [sys.executable, "-m", "chalicelib.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=BILLING_WAIT_S + 60,
-        check=False,
-    )
-    assert done.returncode == 0, f"portal {' '.join(args)} → {done.returncode}: {done.stderr}"
-    assert "charges still running" not in done.stderr, done.stderr
-    result = dict(json.loads(done.stdout))
+def billing_run(portal: Callable[..., dict[str, Any]], period: str) -> dict[str, Any]:
+    """`portal billing run`, given time for the charges behind the queue to finish."""
+    args = ("billing", "run", "--period", period, "--wait-seconds", str(BILLING_WAIT_S))
+    result = portal(*args, timeout_s=BILLING_WAIT_S + 60)
     assert result["period"] == period, result
     return result
 
@@ -221,7 +183,7 @@ def test_billing_run_charges_saved_card(
     switch_autopay_on(page)
     expect_saved_for_autopay(stack, owner, CARD_OK[-4:])
 
-    result = billing_run(stack, PERIOD_CHARGED)
+    result = billing_run(portal, PERIOD_CHARGED)
     assert result["invoiced"] >= 1 and result["charged"] >= 1, result
 
     invoice_id = licence_invoice_id(owner["store_id"], PERIOD_CHARGED)
@@ -271,7 +233,7 @@ def test_card_needing_authentication_is_confirmed_on_the_page(
     switch_autopay_on(page)
     expect_saved_for_autopay(stack, owner, CARD_3DS[-4:])
 
-    result = billing_run(stack, PERIOD_3DS)
+    result = billing_run(portal, PERIOD_3DS)
     assert result["invoiced"] >= 1, result
 
     invoice_id = licence_invoice_id(owner["store_id"], PERIOD_3DS)
@@ -350,7 +312,7 @@ def test_without_card_the_run_only_invoices(
     profile = api_get(stack, token, "/profile")
     assert profile.get("payment_method") is None and profile["autopay"] is False, profile
 
-    result = billing_run(stack, PERIOD_NO_CARD)
+    result = billing_run(portal, PERIOD_NO_CARD)
     assert result["invoiced"] >= 1, result
 
     invoice_id = licence_invoice_id(owner["store_id"], PERIOD_NO_CARD)
