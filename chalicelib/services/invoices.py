@@ -64,7 +64,10 @@ class InvoiceList:
 
 def _describe(lines: Sequence[InvoiceLine]) -> str:
     first = lines[0].description
-    return first if len(lines) == 1 else f"{first} und {len(lines) - 1} weitere Position(en)"
+    if len(lines) == 1:
+        return first
+    more = len(lines) - 1
+    return f"{first} und {more} weitere Position{'en' if more > 1 else ''}"
 
 
 @dataclasses.dataclass(frozen=True)
