@@ -8,7 +8,7 @@ STAGE ?= dev
 PORT ?= 8000
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: install run test test-fast lint typecheck bench package deploy destroy browser clean
+.PHONY: install run test test-fast lint typecheck bench package deploy destroy browser axe clean
 
 $(STAMP): requirements.txt requirements-pdf.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,22 @@ browser:
 	  echo "Installing Chromium through apt …"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# axe-core (the accessibility rules the end-to-end tests run on every screen), pinned, from the
+# npm registry into .local/node (ignored by git); npm itself comes from Debian when missing.
+AXE_VERSION := 4.14.1
+AXE_STAMP := .local/node/.axe-core-$(AXE_VERSION)
+
+$(AXE_STAMP):
+	@command -v npm >/dev/null || { \
+	  echo "Installing npm through apt …"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	@echo "Installing axe-core $(AXE_VERSION) from the npm registry into .local/node …"
+	@mkdir -p .local/node
+	npm install --prefix .local/node --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION) >/dev/null
+	touch $(AXE_STAMP)
+
+axe: $(AXE_STAMP)
+
 run: install
 	PORT=$(PORT) $(BIN)/python -m local.stack
 
@@ -36,7 +52,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy chalicelib functions local infra app.py
 
-test: install browser lint typecheck
+test: install browser axe lint typecheck
 	$(BIN)/python -m pytest -q
 
 test-fast: install
