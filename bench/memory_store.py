@@ -63,9 +63,9 @@ class MemoryStores:
     def set_customer_id(self, store_id: str, customer_id: str) -> str:
         with self.books.lock:
             store = self.books.stores[store_id]
-            if store.stripe_customer_id:
-                return store.stripe_customer_id
-            self.books.stores[store_id] = dataclasses.replace(store, stripe_customer_id=customer_id)
+            if store.card_customer_id:
+                return store.card_customer_id
+            self.books.stores[store_id] = dataclasses.replace(store, card_customer_id=customer_id)
             return customer_id
 
     def update_open_item(self, store_id: str, item: OpenItem) -> bool:

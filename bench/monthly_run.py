@@ -327,7 +327,7 @@ class MotoBackend:
                         account_status="active",
                         open_items={},
                         autopay=True,
-                        stripe_customer_id=f"cus_{prefix}{index:06d}",
+                        card_customer_id=f"cus_{prefix}{index:06d}",
                         payment_method={
                             "id": f"pm_{prefix}{index:06d}",
                             "brand": "visa",
@@ -387,7 +387,7 @@ class MemoryBackend:
                 FEE_CENTS,
                 autopay=True,
                 created_at=created,
-                stripe_customer_id=f"cus_{prefix}{index:06d}",
+                card_customer_id=f"cus_{prefix}{index:06d}",
                 payment_method=SavedCard(f"pm_{prefix}{index:06d}", "visa", "4242", 12, 2035),
             )
             for index in range(count)

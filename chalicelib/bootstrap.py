@@ -9,17 +9,23 @@ from typing import Any
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.services.auth import AuthService
-from chalicelib.services.billing import BillingService, ChargeService
+from chalicelib.services.billing import BillingService
+from chalicelib.services.charging import ChargeService
 from chalicelib.services.cursors import CursorCodec
+from chalicelib.services.documents import DocumentReader
 from chalicelib.services.dunning import DunningService
+from chalicelib.services.edge import OriginCheck
+from chalicelib.services.follow_ups import FollowUps, ReceiptIssuer
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.invoices import InvoiceIssuer, InvoiceReader
 from chalicelib.services.payment_methods import PaymentMethodService
 from chalicelib.services.payments import PaymentService
 from chalicelib.services.ports import (
-    CardGateway,
+    CardProvider,
+    CardVault,
     ChargeQueue,
     Clock,
+    DocumentRepository,
     DocumentStore,
     EventPublisher,
     InvitationRepository,
@@ -28,16 +34,19 @@ from chalicelib.services.ports import (
     MembershipRepository,
     Metrics,
     PaymentLedger,
-    PayPalGateway,
+    PaymentProvider,
     PdfRenderer,
     ProcessedEvents,
     RateLimiter,
+    ReceiptRenderer,
     Secrets,
     StoreRepository,
     SupportRepository,
     TokenVerifier,
     UserDirectory,
 )
+from chalicelib.services.providers import ProviderRegistry
+from chalicelib.services.settlement import Settlement
 from chalicelib.services.stores import StoreService
 from chalicelib.services.support import SupportService
 from chalicelib.services.webhooks import WebhookService
@@ -55,8 +64,10 @@ class Container:
     def _client(self, service: str) -> Any:
         import boto3
 
+        from chalicelib.adapters.timeouts import aws_config
+
         session: Any = boto3.session.Session()
-        return session.client(service, region_name=self.settings.region)
+        return session.client(service, region_name=self.settings.region, config=aws_config())
 
     # adapters -----------------------------------------------------------------------
     @cached
@@ -70,6 +81,14 @@ class Container:
         from chalicelib.adapters.system import SecretsManagerSecrets
 
         return SecretsManagerSecrets()
+
+    @cached
+    def origin_check(self) -> OriginCheck:
+        from chalicelib.adapters.system import SecretsManagerSecrets
+
+        # The check keeps the values itself (and re-reads on an unknown value after a
+        # rotation), so its secrets client does not cache.
+        return OriginCheck(SecretsManagerSecrets(max_age_s=0), self.settings.origin_secret_name)
 
     @cached
     def stores(self) -> StoreRepository:
@@ -128,12 +147,12 @@ class Container:
     @cached
     def documents(self) -> DocumentStore:
         import boto3
-        from botocore.config import Config
 
         from chalicelib.adapters.s3_documents import S3DocumentStore
+        from chalicelib.adapters.timeouts import aws_config
 
         client = boto3.session.Session().client(
-            "s3", region_name=self.settings.region, config=Config(signature_version="s3v4")
+            "s3", region_name=self.settings.region, config=aws_config(signature_version="s3v4")
         )
         return S3DocumentStore(client, self.settings.invoice_bucket)
 
@@ -182,7 +201,7 @@ class Container:
         return value
 
     @cached
-    def cards(self) -> CardGateway:
+    def cards(self) -> CardProvider:
         from chalicelib.adapters.stripe_gateway import StripeCardGateway
 
         keys = self._secret_json(self.settings.stripe_secret_name)
@@ -191,7 +210,7 @@ class Container:
         )
 
     @cached
-    def paypal(self) -> PayPalGateway:
+    def paypal(self) -> PaymentProvider:
         from chalicelib.adapters.paypal_gateway import PayPalRestGateway
 
         keys = self._secret_json(self.settings.paypal_secret_name)
@@ -201,6 +220,29 @@ class Container:
             client_secret=keys["client_secret"],
             webhook_id=keys["webhook_id"],
         )
+
+    @cached
+    def card_vault(self) -> CardVault:
+        vault: CardVault = self.cards
+        return vault
+
+    @cached
+    def providers(self) -> ProviderRegistry:
+        """The registry: payment method → provider. A new provider is one line here."""
+        return ProviderRegistry({"card": self.cards, "paypal": self.paypal}, saved_method="card")
+
+    @cached
+    def document_records(self) -> DocumentRepository:
+        from chalicelib.adapters.dynamo_documents import DynamoDocumentRepository
+
+        return DynamoDocumentRepository()
+
+    @cached
+    def render_receipt(self) -> ReceiptRenderer:
+        # Only the payment-events function renders receipts; the API never gets here.
+        from chalicelib.adapters.receipt_pdf import render_receipt_pdf
+
+        return render_receipt_pdf
 
     @cached
     def charge_queue(self) -> ChargeQueue:
@@ -247,6 +289,10 @@ class Container:
             supplier=self.settings.supplier,
             clock=self.clock,
             metrics=self.metrics,
+            mailer=self.mailer,
+            portal_url=self.settings.portal_url,
+            vat_rates=self.settings.vat_rates,
+            max_gross_cents=self.settings.max_invoice_gross_cents,
         )
 
     @cached
@@ -254,27 +300,61 @@ class Container:
         return InvoiceReader(self.invoices, self.documents, self.cursors)
 
     @cached
+    def settlement(self) -> Settlement:
+        return Settlement(
+            ledger=self.ledger,
+            providers=self.providers,
+            stores=self.stores,
+            methods=self.payment_methods,
+            publisher=self.publisher,
+            clock=self.clock,
+            metrics=self.metrics,
+        )
+
+    @cached
     def payments(self) -> PaymentService:
         return PaymentService(
             ledger=self.ledger,
-            invoices=self.invoices,
             reader=self.invoice_reader,
-            stores=self.stores,
-            cards=self.cards,
-            paypal=self.paypal,
-            publisher=self.publisher,
-            mailer=self.mailer,
+            providers=self.providers,
+            settlement=self.settlement,
+            methods=self.payment_methods,
             clock=self.clock,
             portal_url=self.settings.portal_url,
-            grace_days=self.settings.dunning_grace_days,
-            methods=self.payment_methods,
-            metrics=self.metrics,
             limiter=self.limiter,
         )
 
     @cached
+    def document_reader(self) -> DocumentReader:
+        return DocumentReader(self.document_records, self.documents)
+
+    @cached
+    def receipts(self) -> ReceiptIssuer:
+        return ReceiptIssuer(
+            documents=self.document_records,
+            files=self.documents,
+            render=self.render_receipt,
+            supplier=self.settings.supplier,
+            clock=self.clock,
+        )
+
+    @cached
+    def follow_ups(self) -> FollowUps:
+        return FollowUps(
+            ledger=self.ledger,
+            invoices=self.invoices,
+            stores=self.stores,
+            settlement=self.settlement,
+            receipts=self.receipts,
+            publisher=self.publisher,
+            mailer=self.mailer,
+            clock=self.clock,
+            grace_days=self.settings.dunning_grace_days,
+        )
+
+    @cached
     def payment_methods(self) -> PaymentMethodService:
-        return PaymentMethodService(self.stores, self.cards)
+        return PaymentMethodService(self.stores, self.card_vault)
 
     @cached
     def billing(self) -> BillingService:
@@ -292,8 +372,8 @@ class Container:
             stores=self.stores,
             invoices=self.invoices,
             ledger=self.ledger,
-            cards=self.cards,
-            payments=self.payments,
+            providers=self.providers,
+            settlement=self.settlement,
             methods=self.payment_methods,
             mailer=self.mailer,
             clock=self.clock,
@@ -310,13 +390,15 @@ class Container:
             mailer=self.mailer,
             clock=self.clock,
             portal_url=self.settings.portal_url,
+            ledger=self.ledger,
+            settlement=self.settlement,
             grace_days=self.settings.dunning_grace_days,
             metrics=self.metrics,
         )
 
     @cached
     def webhooks(self) -> WebhookService:
-        return WebhookService(self.cards, self.paypal, self.publisher, self.metrics)
+        return WebhookService(self.providers, self.publisher, self.metrics)
 
     @cached
     def support(self) -> SupportService:
@@ -333,3 +415,10 @@ class Container:
 @functools.lru_cache(maxsize=1)
 def get_container() -> Container:
     return Container(get_settings())
+
+
+def dependency_unavailable(exc: BaseException) -> bool:
+    """True when `exc` means AWS or a provider did not answer in time (answered with 503)."""
+    from chalicelib.adapters.timeouts import is_unavailable
+
+    return is_unavailable(exc)

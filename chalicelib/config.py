@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
-from chalicelib.domain.supplier import DEFAULT_SUPPLIER, Supplier
+from chalicelib.domain.supplier import (
+    DEFAULT_SUPPLIER,
+    SAMPLE_SELLER,
+    Supplier,
+    missing_supplier,
+    parse_supplier,
+)
+from chalicelib.domain.validation import DEFAULT_MAX_INVOICE_GROSS_CENTS, DEFAULT_VAT_RATES
+
+# The seller's data of each stage: chalicelib/seller/<stage>.json (docs/deploy.md).
+SELLER_DIR = Path(__file__).parent / "seller"
+STAGE_PREFIX = "sides-portal-"
 
 TABLES = (
     "stores",
@@ -19,6 +33,7 @@ TABLES = (
     "rate_limits",
     "payments",
     "processed_events",
+    "documents",
     "idempotency",
 )
 
@@ -50,6 +65,8 @@ class Settings:
     invitation_ttl_days: int = 7
     payment_terms_days: int = 14
     dunning_grace_days: int = 14
+    vat_rates: tuple[Decimal, ...] = DEFAULT_VAT_RATES
+    max_invoice_gross_cents: int = DEFAULT_MAX_INVOICE_GROSS_CENTS
 
     @property
     def cursor_secret_name(self) -> str:
@@ -62,6 +79,10 @@ class Settings:
     @property
     def paypal_secret_name(self) -> str:
         return f"{self.prefix}/paypal"
+
+    @property
+    def origin_secret_name(self) -> str:
+        return f"{self.prefix}/origin-secret"
 
     def table(self, name: str) -> str:
         if name not in TABLES:
@@ -90,11 +111,55 @@ def _required(name: str) -> str:
     return value
 
 
+def load_supplier(prefix: str, on_local_stand_in: bool) -> Supplier:
+    """The stage's seller, checked; never raises (an invalid one refuses to issue).
+
+    SELLER_CONFIG names a JSON file; otherwise chalicelib/seller/<stage>.json is read. A
+    local stand-in (moto) without such a file uses the sample seller."""
+    explicit = os.environ.get("SELLER_CONFIG", "").strip()
+    stage = prefix.removeprefix(STAGE_PREFIX)
+    path = Path(explicit) if explicit else SELLER_DIR / f"{stage}.json"
+    if not path.exists():
+        if on_local_stand_in and not explicit:
+            return parse_supplier(SAMPLE_SELLER, source="Beispieldaten des lokalen Stacks")
+        return missing_supplier(
+            str(path), f"die Datei {path} mit den Verkäuferdaten der Stage „{stage}“ fehlt"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return missing_supplier(str(path), f"{path} ist kein lesbares JSON ({exc})")
+    if not isinstance(data, dict):
+        return missing_supplier(str(path), f"{path} enthält kein JSON-Objekt")
+    return parse_supplier(data, source=str(path))
+
+
+def _vat_rates() -> tuple[Decimal, ...]:
+    raw = os.environ.get("VAT_RATES", "").strip()
+    if not raw:
+        return DEFAULT_VAT_RATES
+    try:
+        return tuple(sorted({Decimal(part.strip()) for part in raw.split(",")}))
+    except InvalidOperation as exc:
+        raise ConfigError("setting VAT_RATES is not a comma-separated list of numbers") from exc
+
+
+def _max_gross() -> int:
+    raw = os.environ.get("INVOICE_MAX_GROSS_CENTS", "").strip()
+    if not raw:
+        return DEFAULT_MAX_INVOICE_GROSS_CENTS
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError("setting INVOICE_MAX_GROSS_CENTS is not a positive integer")
+    return int(raw)
+
+
 def load_settings() -> Settings:
+    prefix = _required("PORTAL_PREFIX")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
     return Settings(
-        prefix=_required("PORTAL_PREFIX"),
+        prefix=prefix,
         region=os.environ.get("AWS_REGION") or _required("AWS_DEFAULT_REGION"),
-        aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        aws_endpoint_url=endpoint,
         invoice_bucket=_required("INVOICE_BUCKET"),
         user_pool_id=_required("USER_POOL_ID"),
         user_pool_client_id=_required("USER_POOL_CLIENT_ID"),
@@ -109,6 +174,9 @@ def load_settings() -> Settings:
         paypal_enabled=os.environ.get("PAYPAL_ENABLED", "false").lower() == "true",
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
         paypal_api_base=os.environ.get("PAYPAL_API_BASE") or "https://api-m.paypal.com",
+        supplier=load_supplier(prefix, on_local_stand_in=endpoint is not None),
+        vat_rates=_vat_rates(),
+        max_invoice_gross_cents=_max_gross(),
     )
 
 

@@ -17,8 +17,19 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.adapters.paypal_gateway import order_update as paypal_order_update
+from chalicelib.adapters.paypal_gateway import webhook_update as paypal_webhook_update
+from chalicelib.adapters.stripe_gateway import intent_update as stripe_intent_update
+from chalicelib.adapters.stripe_gateway import webhook_update as stripe_webhook_update
 from chalicelib.bootstrap import Container
 from chalicelib.config import Settings
+from chalicelib.domain.documents import (
+    Document,
+    DocumentKind,
+    DocumentSummary,
+    counter_id,
+    format_document_number,
+)
 from chalicelib.domain.errors import (
     ConflictError,
     EmailInUseError,
@@ -30,19 +41,27 @@ from chalicelib.domain.errors import (
     ServiceUnavailableError,
     UnauthorizedError,
 )
+from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.invitations import Invitation, InvitationStatus
 from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus, list_group
 from chalicelib.domain.passwords import check_password
-from chalicelib.domain.payments import Payment, PaymentStatus
+from chalicelib.domain.payments import (
+    OPEN_STATUSES,
+    Payment,
+    PaymentStatus,
+    ProviderStatus,
+    ProviderUpdate,
+)
 from chalicelib.domain.stores import Address, OpenItem, SavedCard, Store
 from chalicelib.domain.supplier import DEFAULT_SUPPLIER
 from chalicelib.services.cursors import CursorCodec
 from chalicelib.services.ports import (
     ChargeRequest,
-    DomainEvent,
     InvoicePage,
     Mail,
-    ProviderPayment,
+    Member,
+    PaymentRequest,
+    SettleOutcome,
     SupportRequest,
     Tokens,
 )
@@ -224,9 +243,35 @@ class FakeStores:
         self.payment_methods: list[tuple[str, SavedCard | None]] = []
         self.open_item_updates: list[tuple[str, OpenItem]] = []
         self.faults = Faults()
+        # Which stores were invited: the invitations fake of the same container knows.
+        self.invitations: FakeInvitations | None = None
 
     def get(self, store_id: str) -> Store | None:
         return self.stores.get(store_id)
+
+    def update_details(self, store: Store, new_email: str | None) -> None:
+        with self._lock:
+            self.faults.check("update_details", "before")
+            current = self._existing(store.id)
+            email = current.billing_email
+            if new_email is not None and new_email != email:
+                # Like the adapter's transaction: the claim moves with the address, or
+                # nothing changes.
+                if new_email in self.claims:
+                    raise EmailInUseError()
+                del self.claims[email]
+                self.claims[new_email] = store.id
+                email = new_email
+            self.stores[store.id] = dataclasses.replace(
+                current,
+                name=store.name,
+                address=store.address,
+                vat_id=store.vat_id,
+                billing_email=email,
+            )
+
+    def invited(self, store_id: str) -> bool:
+        return self.invitations is not None and store_id in self.invitations.live
 
     def add(self, store: Store) -> None:
         with self._lock:
@@ -292,9 +337,9 @@ class FakeStores:
     def set_customer_id(self, store_id: str, customer_id: str) -> str:
         with self._lock:
             store = self._existing(store_id)
-            if store.stripe_customer_id:
-                return store.stripe_customer_id
-            self.stores[store_id] = dataclasses.replace(store, stripe_customer_id=customer_id)
+            if store.card_customer_id:
+                return store.card_customer_id
+            self.stores[store_id] = dataclasses.replace(store, card_customer_id=customer_id)
             return customer_id
 
     def set_access(self, store_id: str, status: str, now: datetime) -> bool:
@@ -344,10 +389,20 @@ class FakeMemberships:
     def __init__(self) -> None:
         self.members: dict[str, tuple[str, str]] = {}  # sub -> (store id, e-mail)
         self.added: list[tuple[str, str, str]] = []
+        self.signed_out: dict[str, int] = {}  # sub -> last sign-out (epoch seconds)
 
     def store_of(self, user_sub: str) -> str | None:
         member = self.members.get(user_sub)
         return member[0] if member else None
+
+    def member(self, user_sub: str) -> Member | None:
+        current = self.members.get(user_sub)
+        if current is None:
+            return None
+        return Member(current[0], self.signed_out.get(user_sub))
+
+    def sign_out(self, user_sub: str, at: int) -> None:
+        self.signed_out[user_sub] = at
 
     def add(self, user_sub: str, store_id: str, email: str) -> None:
         current = self.members.get(user_sub)
@@ -516,10 +571,15 @@ class FakeDocuments:
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+        self.retention: dict[str, date | None] = {}
         self.links: list[tuple[str, str, int]] = []
 
-    def put_pdf(self, key: str, body: bytes) -> None:
+    def put_pdf(self, key: str, body: bytes, retain_until: date | None = None) -> None:
         self.objects[key] = body
+        self.retention[key] = retain_until
+
+    def get_pdf(self, key: str) -> bytes:
+        return self.objects[key]
 
     def presigned_download(self, key: str, filename: str, expires_in: int) -> str:
         expires_in = min(expires_in, 300)
@@ -585,11 +645,17 @@ class FakeVerifier:
 
     def __init__(self) -> None:
         self.tokens: dict[str, str] = {}
+        self.issued: dict[str, int] = {}
+        self.now = 1_800_000_000  # the iat of the next token (epoch seconds)
 
     def issue(self, user_sub: str) -> str:
         token = unique("access-")
         self.tokens[token] = user_sub
+        self.issued[token] = self.now
         return token
+
+    def issued_at(self, token: str) -> int:
+        return self.issued[token]
 
     def revoke(self, token: str) -> None:
         self.tokens.pop(token, None)
@@ -679,7 +745,7 @@ _ledger_log = logging.getLogger("portal.ledger")
 
 
 class FakeLedger:
-    """PaymentLedger: payments and the invoice (and store open item) they move, changed
+    """PaymentLedger: payments and the invoices (and store open items) they move, changed
     together as the DynamoDB adapter's transactions do, with the same conditions."""
 
     def __init__(self, invoices: FakeInvoices | None = None) -> None:
@@ -690,9 +756,9 @@ class FakeLedger:
         self.opened: list[Payment] = []
         # (payment id, from, to, when) of every payment status change
         self.transitions: list[tuple[str, PaymentStatus | None, PaymentStatus, datetime]] = []
-        # refund_needed alerts: money moved for an invoice that was already paid or void
-        self.alerts: list[dict[str, str]] = []
+        self.claims: list[str] = []  # payment ids whose claim held
         self.paid_by: dict[str, str] = {}  # invoice id -> payment id (InvoiceRecord.paid_by)
+        self.leases: dict[tuple[str, str], datetime] = {}
         self.faults = Faults()
 
     def get(self, payment_id: str) -> Payment | None:
@@ -704,26 +770,33 @@ class FakeLedger:
     def open(self, payment: Payment) -> None:
         with self._lock:
             self.faults.check("open", "before")
-            invoice = self.invoices.invoices.get(payment.invoice_id)
-            if (
-                payment.id in self.payments
-                or invoice is None
+            invoices = [self.invoices.invoices.get(i) for i in payment.invoice_ids]
+            if payment.id in self.payments or any(
+                invoice is None
                 or invoice.status != InvoiceStatus.OPEN
                 or invoice.store_id != payment.store_id
+                for invoice in invoices
             ):
                 raise InvoiceNotPayableError()
             stored = dataclasses.replace(
-                payment, provider_ref=None, approve_url=None, failure_code=None, notified=False
+                payment,
+                provider_ref=None,
+                approve_url=None,
+                failure_code=None,
+                followed_up=frozenset(),
+                refund_due=False,
             )
             self.payments[payment.id] = stored
             self.opened.append(stored)
             self.transitions.append((payment.id, None, stored.status, payment.created_at))
-            self._move_invoice(
-                invoice,
-                payment.created_at,
-                status=InvoiceStatus.PROCESSING,
-                active_payment_id=payment.id,
-            )
+            for invoice in invoices:
+                assert invoice is not None
+                self._move_invoice(
+                    invoice,
+                    payment.created_at,
+                    status=InvoiceStatus.PROCESSING,
+                    active_payment_id=payment.id,
+                )
             self.faults.check("open", "after")
 
     def set_provider_ref(self, payment_id: str, ref: str, approve_url: str | None) -> Payment:
@@ -745,43 +818,64 @@ class FakeLedger:
         with self._lock:
             self.faults.check("mark", "before")
             stored = self.payments.get(payment.id)
-            if stored is None or stored.status not in _OPEN_PAYMENTS:
+            if stored is None or stored.status not in OPEN_STATUSES:
                 return stored or payment
             moved = self._move_payment(stored, status, now)
             self.faults.check("mark", "after")
             return moved
 
-    def settle_success(self, payment: Payment, now: datetime) -> bool:
+    def _is_current(self, payment: Payment, invoice_id: str) -> bool:
+        invoice = self.invoices.invoices.get(invoice_id)
+        return (
+            invoice is not None
+            and invoice.status == InvoiceStatus.PROCESSING
+            and invoice.active_payment_id == payment.id
+        )
+
+    def claim(self, payment: Payment, now: datetime) -> bool:
+        with self._lock:
+            self.faults.check("claim", "before")
+            stored = self.payments.get(payment.id)
+            if stored is None or stored.status not in OPEN_STATUSES:
+                return False
+            if not all(self._is_current(stored, i) for i in stored.invoice_ids):
+                return False
+            self.claims.append(payment.id)
+            self.faults.check("claim", "after")
+            return True
+
+    def settle_success(self, payment: Payment, now: datetime) -> SettleOutcome:
         with self._lock:
             self.faults.check("settle_success", "before")
             stored = self.payments.get(payment.id)
-            if stored is None or stored.status == PaymentStatus.SUCCEEDED:
-                return False  # this success was recorded before
-            invoice = self.invoices.invoices.get(payment.invoice_id)
-            self._move_payment(stored, PaymentStatus.SUCCEEDED, now, failure_code=None)
-            if invoice is not None and invoice.status in (
-                InvoiceStatus.OPEN,
-                InvoiceStatus.PROCESSING,
+            if stored is None or stored.status in (
+                PaymentStatus.SUCCEEDED,
+                PaymentStatus.REFUNDED,
             ):
+                return SettleOutcome.ALREADY
+            invoices = [self.invoices.invoices.get(i) for i in stored.invoice_ids]
+            payable = all(
+                invoice is not None
+                and invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.PROCESSING)
+                and invoice.store_id == stored.store_id
+                for invoice in invoices
+            )
+            if not payable:
+                self._move_payment(
+                    stored, PaymentStatus.SUCCEEDED, now, failure_code=None, refund_due=True
+                )
+                self.faults.check("settle_success", "after")
+                return SettleOutcome.UNWANTED
+            self._move_payment(stored, PaymentStatus.SUCCEEDED, now, failure_code=None)
+            for invoice in invoices:
+                assert invoice is not None
                 self._move_invoice(
                     invoice, now, status=InvoiceStatus.PAID, paid_at=now, active_payment_id=None
                 )
-                self.paid_by[invoice.id] = payment.id
-                self.stores._drop_open_item(payment.store_id, payment.invoice_id)
-            else:
-                # Money moved for an invoice that is paid or void: record it, raise the alarm.
-                alert = {
-                    "alert": "refund_needed",
-                    "payment_id": payment.id,
-                    "invoice_id": payment.invoice_id,
-                }
-                self.alerts.append(alert)
-                _ledger_log.error(
-                    "ALERT payment succeeded for an invoice that is no longer payable",
-                    extra=alert,
-                )
+                self.paid_by[invoice.id] = stored.id
+                self.stores._drop_open_item(stored.store_id, invoice.id)
             self.faults.check("settle_success", "after")
-            return True
+            return SettleOutcome.APPLIED
 
     def settle_failure(
         self, payment: Payment, status: PaymentStatus, failure_code: str | None, now: datetime
@@ -789,30 +883,67 @@ class FakeLedger:
         with self._lock:
             self.faults.check("settle_failure", "before")
             stored = self.payments.get(payment.id)
-            if stored is None or stored.status not in _OPEN_PAYMENTS:
+            if stored is None or stored.status not in OPEN_STATUSES:
                 return False
             code = failure_code or stored.failure_code
-            self._move_payment(stored, status, now, failure_code=code)
-            invoice = self.invoices.invoices.get(payment.invoice_id)
-            if (
-                invoice is not None
-                and invoice.status == InvoiceStatus.PROCESSING
-                and invoice.active_payment_id == payment.id
-            ):
-                self._move_invoice(invoice, now, status=InvoiceStatus.OPEN, active_payment_id=None)
+            moved = self._move_payment(stored, status, now, failure_code=code)
+            self.faults.check("settle_failure", "between")
+            for invoice_id in moved.invoice_ids:
+                self.release(moved, invoice_id, status, code, now)
             self.faults.check("settle_failure", "after")
             return True
 
-    def mark_notified(self, payment_id: str) -> bool:
+    def release(
+        self,
+        payment: Payment,
+        invoice_id: str,
+        status: PaymentStatus,
+        failure_code: str | None,
+        now: datetime,
+    ) -> None:
         with self._lock:
-            self.faults.check("mark_notified", "before")
-            stored = self.payments.get(payment_id)
-            if stored is not None and stored.notified:
+            if self._is_current(payment, invoice_id):
+                invoice = self.invoices.invoices[invoice_id]
+                self._move_invoice(invoice, now, status=InvoiceStatus.OPEN, active_payment_id=None)
+
+    def mark_refunded(self, payment: Payment, now: datetime) -> bool:
+        with self._lock:
+            self.faults.check("mark_refunded", "before")
+            stored = self.payments.get(payment.id)
+            if stored is None or stored.status != PaymentStatus.SUCCEEDED:
                 return False
-            if stored is not None:
-                self.payments[payment_id] = dataclasses.replace(stored, notified=True)
-            self.faults.check("mark_notified", "after")
+            self._move_payment(stored, PaymentStatus.REFUNDED, now)
+            self.faults.check("mark_refunded", "after")
             return True
+
+    def claim_follow_up(self, payment_id: str, stage: str, now: datetime) -> bool:
+        with self._lock:
+            self.faults.check("claim_follow_up", "before")
+            stored = self.payments.get(payment_id)
+            if stored is None or stage in stored.followed_up:
+                return False
+            until = self.leases.get((payment_id, stage))
+            if until is not None and until > now:
+                return False
+            self.leases[(payment_id, stage)] = now + timedelta(seconds=60)
+            return True
+
+    def mark_followed_up(self, payment_id: str, stage: str) -> bool:
+        with self._lock:
+            self.faults.check("mark_followed_up", "before")
+            stored = self.payments.get(payment_id)
+            if stored is None or stage in stored.followed_up:
+                return False
+            self.payments[payment_id] = dataclasses.replace(
+                stored, followed_up=stored.followed_up | {stage}
+            )
+            self.leases.pop((payment_id, stage), None)
+            self.faults.check("mark_followed_up", "after")
+            return True
+
+    def expire_leases(self) -> None:
+        """Time passes: a follow-up whose sender died may be taken over."""
+        self.leases.clear()
 
     # helpers ---------------------------------------------------------------------------
     def _move_payment(
@@ -821,12 +952,87 @@ class FakeLedger:
         moved = dataclasses.replace(stored, status=status, updated_at=now, **changes)
         self.payments[stored.id] = moved
         self.transitions.append((stored.id, stored.status, status, now))
+        self._log_on_invoices(moved)
         return moved
 
+    def _log_on_invoices(self, payment: Payment) -> None:
+        """Like InvoiceRecord.payment_log: each invoice keeps a summary of its payments."""
+        for invoice_id in payment.invoice_ids:
+            invoice = self.invoices.invoices.get(invoice_id)
+            if invoice is None:
+                continue
+            others = tuple(p for p in invoice.payments if p.id != payment.id)
+            summary = dataclasses.replace(payment, provider_ref=None, approve_url=None)
+            self.invoices.invoices[invoice_id] = dataclasses.replace(
+                invoice, payments=(*others, summary)
+            )
+
     def _move_invoice(self, invoice: Invoice, now: datetime, **changes: Any) -> None:
-        moved = dataclasses.replace(invoice, **changes)
+        current = self.invoices.invoices[invoice.id]
+        moved = dataclasses.replace(current, **changes)
         self.invoices.invoices[invoice.id] = moved
-        self.invoices.moves.append((invoice.id, invoice.status, moved.status, now))
+        self.invoices.moves.append((invoice.id, current.status, moved.status, now))
+
+
+class FakeDocumentRecords:
+    """DocumentRepository: numbered gap-free per kind and year, listed on their invoices."""
+
+    def __init__(self, invoices: FakeInvoices) -> None:
+        self._lock = threading.RLock()
+        self.invoices = invoices
+        self.documents: dict[str, Document] = {}
+        self.counters: dict[str, int] = {}
+        self.faults = Faults()
+
+    def get(self, document_id: str) -> Document | None:
+        return self.documents.get(document_id)
+
+    def add_numbered(self, document: Document) -> Document:
+        with self._lock:
+            self.faults.check("add_numbered", "before")
+            existing = self.documents.get(document.id)
+            if existing is not None:
+                return existing
+            counter = counter_id(document.kind, document.issue_date.year)
+            sequence = self.counters.get(counter, 0) + 1
+            numbered = dataclasses.replace(
+                document,
+                number=format_document_number(document.kind, document.issue_date.year, sequence),
+                ready=False,
+            )
+            self.counters[counter] = sequence
+            self.documents[document.id] = numbered
+            self._list(numbered)
+            self.faults.check("add_numbered", "after")
+            return numbered
+
+    def mark_ready(self, document: Document) -> None:
+        with self._lock:
+            self.faults.check("mark_ready", "before")
+            ready = dataclasses.replace(self.documents[document.id], ready=True)
+            self.documents[document.id] = ready
+            self._list(ready)
+
+    def _list(self, document: Document) -> None:
+        summary = DocumentSummary(
+            id=document.id,
+            kind=document.kind,
+            number=document.number,
+            issue_date=document.issue_date,
+            gross_cents=document.gross_cents,
+            currency=document.currency,
+            ready=document.ready,
+        )
+        for invoice_id in document.invoice_ids:
+            invoice = self.invoices.invoices.get(invoice_id)
+            if invoice is not None:
+                others = tuple(d for d in invoice.documents if d.id != document.id)
+                self.invoices.invoices[invoice_id] = dataclasses.replace(
+                    invoice, documents=(*others, summary)
+                )
+
+    def of_kind(self, kind: DocumentKind) -> list[Document]:
+        return [d for d in self.documents.values() if d.kind == kind]
 
 
 class FakeProcessedEvents:
@@ -853,7 +1059,7 @@ class FakePublisher:
         self.sources: list[str] = []
         self.faults = Faults(ServiceUnavailableError)
 
-    def publish(self, events: Sequence[DomainEvent], source: str) -> None:
+    def publish(self, events: Sequence[DomainEvent]) -> None:
         """faults: "publish" fails the next batch, "publish:<DetailType>" the next batch
         holding an event of that type."""
         for start in range(0, len(events), 10):
@@ -863,7 +1069,7 @@ class FakePublisher:
                 self.faults.check(name, "before")
             for event in batch:
                 self.published.append((event.detail_type, dict(event.detail)))
-                self.sources.append(source)
+                self.sources.append(event.source)
             for name in names:
                 self.faults.check(name, "after")
 
@@ -1002,6 +1208,15 @@ class FakeCharge:
     amount_cents: int
     currency: str
     off_session: bool = False
+    invoice_ids: tuple[str, ...] = ()
+
+
+def _invoice_ids(metadata: Mapping[str, str]) -> tuple[str, ...]:
+    listed = metadata.get("invoice_ids")
+    if listed:
+        return tuple(listed.split(","))
+    single = metadata.get("invoice_id")
+    return (single,) if single else ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1015,7 +1230,8 @@ class OffSessionCall:
 
 
 class FakeCards:
-    """CardGateway with Stripe's behaviour as the adapter sees it: idempotency keys replay
+    """The card provider (PaymentProvider + CardVault) with Stripe's behaviour as the adapter
+    sees it: idempotency keys replay
     the first answer (a different request under a used key is refused), intents move
     through Stripe's statuses, and each move leaves a webhook event in `events`.
 
@@ -1038,6 +1254,7 @@ class FakeCards:
         self.charges: list[FakeCharge] = []
         self.removed: list[tuple[str, str]] = []
         self.canceled: list[str] = []
+        self.refunds: dict[str, FakeCharge] = {}  # refund key -> money given back
         self.events: list[dict[str, Any]] = []
         self.webhook_signature = webhook_signature
         self._replies: dict[str, tuple[Any, Any]] = {}  # idempotency key -> (request, reply)
@@ -1078,7 +1295,7 @@ class FakeCards:
             intent.status = "requires_payment_method"
         return intent.id
 
-    def authenticate(self, intent_id: str, success: bool = True) -> ProviderPayment:
+    def authenticate(self, intent_id: str, success: bool = True) -> ProviderUpdate:
         """The owner finished (or failed) 3-D Secure for an intent in requires_action."""
         with self._lock:
             intent = self.intents[intent_id]
@@ -1117,7 +1334,7 @@ class FakeCards:
         customer: str,
         metadata: Mapping[str, str],
         idempotency_key: str,
-    ) -> ProviderPayment:
+    ) -> ProviderUpdate:
         with self._lock:
             self.faults.check("create_intent", "before")
             request = ("create", amount_cents, currency.lower(), customer, sorted(metadata.items()))
@@ -1132,7 +1349,7 @@ class FakeCards:
 
     def attach_card_and_confirm(
         self, intent_id: str, customer: str, token: str, idempotency_key: str
-    ) -> ProviderPayment:
+    ) -> ProviderUpdate:
         with self._lock:
             self.faults.check("attach_card_and_confirm", "before")
             intent = self._intent(intent_id)
@@ -1159,29 +1376,24 @@ class FakeCards:
                     intent, *_STRIPE_DECLINES.get(behaviour, ("card_declined", behaviour))
                 )
                 # The adapter reports the error code of the CardError (not decline_code).
-                reply = ProviderPayment(
-                    provider_ref=intent.id,
-                    status=PaymentStatus.FAILED.value,
-                    amount_cents=intent.amount,
-                    currency=intent.currency.upper(),
-                    client_secret=intent.client_secret,
-                    failure_code=code,
+                reply = dataclasses.replace(
+                    self._view(intent), status=ProviderStatus.FAILED, failure_code=code
                 )
             self._replies[idempotency_key] = (("confirm", token), reply)
             self.faults.check("attach_card_and_confirm", "after")
             return reply
 
-    def get_intent(self, intent_id: str) -> ProviderPayment:
+    def get_intent(self, intent_id: str) -> ProviderUpdate:
         self.faults.check("get_intent", "before")
         return self._view(self._intent(intent_id))
 
-    def find_intent(self, payment_id: str) -> ProviderPayment | None:
+    def find_intent(self, payment_id: str) -> ProviderUpdate | None:
         self.faults.check("find_intent", "before")
         with self._lock:
             found = [i for i in self.intents.values() if i.metadata.get("payment_id") == payment_id]
         return self._view(found[0]) if found else None
 
-    def cancel_intent(self, intent_id: str) -> ProviderPayment:
+    def cancel_intent(self, intent_id: str) -> ProviderUpdate:
         with self._lock:
             self.faults.check("cancel_intent", "before")
             intent = self._intent(intent_id)
@@ -1231,7 +1443,7 @@ class FakeCards:
         currency: str,
         metadata: Mapping[str, str],
         idempotency_key: str,
-    ) -> ProviderPayment:
+    ) -> ProviderUpdate:
         with self._lock:
             self.faults.check("charge_off_session", "before")
             self.charge_calls.append(
@@ -1267,19 +1479,16 @@ class FakeCards:
                 code, decline = self._decline(
                     intent, *_STRIPE_DECLINES.get(behaviour, ("card_declined", behaviour))
                 )
-                reply = ProviderPayment(
-                    intent.id,
-                    PaymentStatus.FAILED.value,
-                    amount_cents,
-                    currency,
-                    failure_code=decline or code,
+                reply = dataclasses.replace(
+                    self._view(intent), status=ProviderStatus.FAILED, failure_code=decline or code
                 )
             self._replies[idempotency_key] = (request, reply)
             self.faults.check("charge_off_session", "after")
             return reply
 
-    def parse_webhook(self, body: bytes, signature_header: str | None) -> Any:
-        if signature_header != self.webhook_signature:
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderUpdate | None:
+        received = {name.lower(): value for name, value in headers.items()}
+        if received.get("stripe-signature") != self.webhook_signature:
             raise InvalidSignatureError()
         try:
             event = json.loads(body.decode("utf-8"))
@@ -1287,7 +1496,85 @@ class FakeCards:
             raise InvalidPayloadError() from exc
         if not isinstance(event, dict) or "type" not in event or "id" not in event:
             raise InvalidPayloadError()
-        return event
+        return stripe_webhook_update(event)
+
+    # PaymentProvider ------------------------------------------------------------------
+    name = "stripe"
+
+    def start(self, request: PaymentRequest) -> ProviderUpdate:
+        return self.create_intent(
+            payment_id=request.payment_id,
+            amount_cents=request.amount_cents,
+            currency=request.currency,
+            customer=request.customer(),
+            metadata=request.metadata,
+            idempotency_key=f"pay-{request.payment_id}",
+        )
+
+    def read(self, payment: Payment) -> ProviderUpdate | None:
+        if payment.provider_ref:
+            return self.get_intent(payment.provider_ref)
+        return self.find_intent(payment.id)
+
+    def collect(self, payment: Payment, details: Mapping[str, str]) -> ProviderUpdate:
+        assert payment.provider_ref is not None
+        token = details.get("token")
+        intent = self._intent(payment.provider_ref)
+        if not token:
+            return self._view(intent)
+        return self.attach_card_and_confirm(
+            payment.provider_ref, intent.customer or "", token, f"pay-{payment.id}-confirm"
+        )
+
+    def cancel(self, payment: Payment) -> ProviderUpdate:
+        found = self.read(payment)
+        if found is None or found.provider_ref is None:
+            return ProviderUpdate(
+                "stripe", None, ProviderStatus.CANCELED, payment.amount_cents, payment.currency,
+                payment_id=payment.id, failure_code="canceled",
+            )  # fmt: skip
+        return self.cancel_intent(found.provider_ref)
+
+    def refund(self, payment: Payment, idempotency_key: str) -> ProviderUpdate:
+        with self._lock:
+            self.faults.check("refund", "before")
+            assert payment.provider_ref is not None
+            intent = self._intent(payment.provider_ref)
+            if intent.status != "succeeded":
+                raise FakeStripeError("invalid_request", "Cannot refund a failed payment.")
+            if idempotency_key not in self.refunds and not any(
+                r.ref == intent.id for r in self.refunds.values()
+            ):
+                self.refunds[idempotency_key] = FakeCharge(
+                    "stripe", intent.id, intent.metadata.get("payment_id"),
+                    intent.metadata.get("invoice_id"), intent.amount, intent.currency.upper(),
+                    invoice_ids=_invoice_ids(intent.metadata),
+                )  # fmt: skip
+            self.faults.check("refund", "after")
+            return dataclasses.replace(self._view(intent), status=ProviderStatus.REFUNDED)
+
+    def charge_saved(
+        self,
+        payment: Payment,
+        customer: str,
+        method_ref: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> ProviderUpdate:
+        return self.charge_off_session(
+            customer=customer,
+            method_id=method_ref,
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+        )
+
+    def kept_cents(self, payment_id: str) -> int:
+        """Money the provider holds for one of our payments (charged minus refunded)."""
+        charged = sum(c.amount_cents for c in self.charges if c.payment_id == payment_id)
+        back = sum(r.amount_cents for r in self.refunds.values() if r.payment_id == payment_id)
+        return charged - back
 
     # helpers ----------------------------------------------------------------------------
     def _replay(self, key: str, request: Any) -> Any:
@@ -1331,6 +1618,7 @@ class FakeCards:
                 amount_cents=intent.amount,
                 currency=intent.currency.upper(),
                 off_session=intent.off_session,
+                invoice_ids=_invoice_ids(intent.metadata),
             )
         )
         self._event("payment_intent.succeeded", intent)
@@ -1343,21 +1631,22 @@ class FakeCards:
         self._event("payment_intent.payment_failed", intent)
         return code, decline
 
-    def _view(self, intent: FakeIntent) -> ProviderPayment:
-        status = _STRIPE_STATUS.get(intent.status, PaymentStatus.PENDING)
-        if intent.status == "requires_payment_method" and intent.error:
-            status = PaymentStatus.FAILED
-        error = intent.error or {}
-        return ProviderPayment(
-            provider_ref=intent.id,
-            status=status.value,
-            amount_cents=intent.amount,
-            currency=intent.currency.upper(),
-            client_secret=intent.client_secret,
-            failure_code=(error.get("decline_code") or error.get("code")) if error else None,
-            custom_id=intent.metadata.get("payment_id"),
-            payment_method_id=intent.payment_method,
-        )
+    def _view(self, intent: FakeIntent) -> ProviderUpdate:
+        return stripe_intent_update(self._as_stripe(intent))
+
+    @staticmethod
+    def _as_stripe(intent: FakeIntent) -> dict[str, Any]:
+        return {
+            "id": intent.id,
+            "object": "payment_intent",
+            "amount": intent.amount,
+            "currency": intent.currency,
+            "status": intent.status,
+            "client_secret": intent.client_secret,
+            "metadata": dict(intent.metadata),
+            "payment_method": intent.payment_method,
+            "last_payment_error": dict(intent.error) if intent.error else None,
+        }
 
     def _event(self, kind: str, intent: FakeIntent) -> None:
         self.events.append(
@@ -1392,20 +1681,22 @@ class FakeOrder:
     currency: str
     status: str = "CREATED"  # CREATED → APPROVED → COMPLETED
     capture_id: str | None = None
+    refunded: bool = False
 
 
 class FakePayPal:
-    """PayPalGateway, minimal: orders created once per payment (PayPal-Request-Id),
-    approved by the owner (approve()), captured at most once; each step leaves a webhook
-    event in `events` and each capture a FakeCharge in `captures`."""
+    """The PayPal provider, minimal: orders created once per payment (PayPal-Request-Id),
+    approved by the owner (approve()), captured at most once, refunded at most once; each
+    step leaves a webhook event in `events`, each capture a FakeCharge in `captures`."""
 
-    _STATUS = {"CREATED": "pending", "APPROVED": "requires_action", "COMPLETED": "succeeded"}
+    name = "paypal"
 
     def __init__(self) -> None:
         self._ids = itertools.count(1)
         self.orders: dict[str, FakeOrder] = {}
         self.by_request: dict[str, str] = {}
         self.captures: list[FakeCharge] = []
+        self.refunds: dict[str, FakeCharge] = {}
         self.events: list[dict[str, Any]] = []
         self.verify_result = True
         self.faults = Faults(ServiceUnavailableError)
@@ -1416,55 +1707,111 @@ class FakePayPal:
             order.status = "APPROVED"
             self._event("CHECKOUT.ORDER.APPROVED", order)
 
-    def create_order(
-        self,
-        *,
-        payment_id: str,
-        invoice_number: str,
-        amount_cents: int,
-        currency: str,
-        return_url: str,
-        cancel_url: str,
-    ) -> ProviderPayment:
+    # PaymentProvider ------------------------------------------------------------------
+    def start(self, request: PaymentRequest) -> ProviderUpdate:
         self.faults.check("create_order", "before")
-        request_id = f"order-{payment_id}"
+        request_id = f"order-{request.payment_id}"
         if request_id not in self.by_request:
-            order = FakeOrder(f"PP{next(self._ids)}", payment_id, amount_cents, currency.upper())
+            order = FakeOrder(
+                f"PP{next(self._ids)}",
+                request.payment_id,
+                request.amount_cents,
+                request.currency.upper(),
+            )
             self.orders[order.id] = order
             self.by_request[request_id] = order.id
         return self._view(self.orders[self.by_request[request_id]])
 
-    def get_order(self, order_id: str) -> ProviderPayment:
+    def read(self, payment: Payment) -> ProviderUpdate | None:
         self.faults.check("get_order", "before")
-        return self._view(self.orders[order_id])
+        if not payment.provider_ref:
+            return None
+        return self._view(self.orders[payment.provider_ref])
 
-    def capture_order(self, order_id: str, request_id: str) -> ProviderPayment:
+    def collect(self, payment: Payment, details: Mapping[str, str]) -> ProviderUpdate:
         self.faults.check("capture_order", "before")
-        order = self.orders[order_id]
+        assert payment.provider_ref is not None
+        order = self.orders[payment.provider_ref]
         if order.status == "APPROVED":
             order.status = "COMPLETED"
             order.capture_id = f"CAP{next(self._ids)}"
             self.captures.append(
                 FakeCharge(
-                    "paypal", order.id, order.payment_id, None, order.amount_cents, order.currency
-                )
+                    "paypal", order.id, order.payment_id, None, order.amount_cents,
+                    order.currency,
+                )  # fmt: skip
             )
             self._event("PAYMENT.CAPTURE.COMPLETED", order)
+        self.faults.check("capture_order", "after")
         # not approved / already captured: the adapter reads the order instead
         return self._view(order)
 
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
-        return self.verify_result
+    def cancel(self, payment: Payment) -> ProviderUpdate:
+        current = self.read(payment)
+        if current is not None and current.moved_money:
+            return current
+        return ProviderUpdate(
+            "paypal", payment.provider_ref, ProviderStatus.CANCELED, payment.amount_cents,
+            payment.currency, payment_id=payment.id,
+        )  # fmt: skip
 
-    def _view(self, order: FakeOrder) -> ProviderPayment:
-        return ProviderPayment(
-            provider_ref=order.id,
-            status=self._STATUS[order.status],
-            amount_cents=order.amount_cents,
-            currency=order.currency,
-            approve_url=f"https://paypal.fake/checkoutnow?token={order.id}",
-            custom_id=order.payment_id,
-            capture_id=order.capture_id,
+    def refund(self, payment: Payment, idempotency_key: str) -> ProviderUpdate:
+        self.faults.check("refund", "before")
+        assert payment.provider_ref is not None
+        order = self.orders[payment.provider_ref]
+        assert order.status == "COMPLETED", "nothing captured to refund"
+        if not order.refunded:
+            order.refunded = True
+            self.refunds[idempotency_key] = FakeCharge(
+                "paypal", order.id, order.payment_id, None, order.amount_cents, order.currency
+            )
+            self._event("PAYMENT.CAPTURE.REFUNDED", order)
+        self.faults.check("refund", "after")
+        return dataclasses.replace(self._view(order), status=ProviderStatus.REFUNDED)
+
+    def charge_saved(
+        self,
+        payment: Payment,
+        customer: str,
+        method_ref: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> ProviderUpdate:
+        raise AssertionError("PayPal charges no saved methods")
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderUpdate | None:
+        if not self.verify_result:
+            raise InvalidSignatureError()
+        try:
+            event = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidPayloadError() from exc
+        if not isinstance(event, dict):
+            raise InvalidPayloadError()
+        return paypal_webhook_update(event)
+
+    def kept_cents(self, payment_id: str) -> int:
+        charged = sum(c.amount_cents for c in self.captures if c.payment_id == payment_id)
+        back = sum(r.amount_cents for r in self.refunds.values() if r.payment_id == payment_id)
+        return charged - back
+
+    def _view(self, order: FakeOrder) -> ProviderUpdate:
+        unit: dict[str, Any] = {
+            "custom_id": order.payment_id,
+            "amount": {"value": _paypal_value(order.amount_cents), "currency_code": order.currency},
+        }
+        if order.capture_id:
+            status = "REFUNDED" if order.refunded else "COMPLETED"
+            unit["payments"] = {"captures": [{"id": order.capture_id, "status": status}]}
+        return paypal_order_update(
+            {
+                "id": order.id,
+                "status": order.status,
+                "purchase_units": [unit],
+                "links": [
+                    {"rel": "approve", "href": f"https://paypal.fake/checkoutnow?token={order.id}"}
+                ],
+            }
         )
 
     def _event(self, kind: str, order: FakeOrder) -> None:
@@ -1478,7 +1825,7 @@ class FakePayPal:
         else:
             resource = {
                 "id": order.capture_id,
-                "status": "COMPLETED",
+                "status": "REFUNDED" if kind.endswith("REFUNDED") else "COMPLETED",
                 "custom_id": order.payment_id,
                 "amount": amount,
                 "supplementary_data": {"related_ids": {"order_id": order.id}},
@@ -1521,14 +1868,21 @@ def make_container(*, settings: Settings | None = None, **overrides: Any) -> Con
     stores = overrides.pop("stores", None) or FakeStores()
     invoices = overrides.pop("invoices", None) or FakeInvoices(stores)
     verifier = overrides.pop("verifier", None) or FakeVerifier()
+    invitations = overrides.pop("invitations", None) or FakeInvitations()
+    if isinstance(stores, FakeStores) and stores.invitations is None:
+        stores.invitations = invitations
     fakes: dict[str, Any] = {
         "clock": FakeClock(),
         "secrets": FakeSecrets(),
         "stores": stores,
         "memberships": FakeMemberships(),
-        "invitations": FakeInvitations(),
+        "invitations": invitations,
         "invoices": invoices,
         "ledger": FakeLedger(invoices),
+        "document_records": FakeDocumentRecords(invoices),
+        "render_receipt": lambda document, payment, invoices, store, supplier: (
+            b"%PDF-fake " + document.number.encode()
+        ),
         "processed_events": FakeProcessedEvents(),
         "publisher": FakePublisher(),
         "charge_queue": FakeChargeQueue(),

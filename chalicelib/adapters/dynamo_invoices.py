@@ -16,6 +16,7 @@ from chalicelib.adapters.dynamo_models import (
     StoreRecord,
     connection,
 )
+from chalicelib.domain.documents import DocumentKind, DocumentSummary
 from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus, list_group
 from chalicelib.domain.payments import Payment, PaymentStatus
@@ -54,7 +55,25 @@ def _to_invoice(record: InvoiceRecord) -> Invoice:
         currency=record.currency,
         active_payment_id=record.active_payment_id,
         payments=_payments(record),
+        documents=_documents(record),
     )
+
+
+def _documents(record: InvoiceRecord) -> tuple[DocumentSummary, ...]:
+    entries = record.documents.as_dict() if record.documents else {}
+    documents = (
+        DocumentSummary(
+            id=document_id,
+            kind=DocumentKind(entry["kind"]),
+            number=entry["number"],
+            issue_date=date.fromisoformat(entry["issue_date"]),
+            gross_cents=int(entry["gross_cents"]),
+            currency=entry["currency"],
+            ready=bool(entry.get("ready")),
+        )
+        for document_id, entry in entries.items()
+    )
+    return tuple(sorted(documents, key=lambda d: (d.issue_date, d.number)))
 
 
 def _payments(record: InvoiceRecord) -> tuple[Payment, ...]:
@@ -73,6 +92,7 @@ def _payments(record: InvoiceRecord) -> tuple[Payment, ...]:
             created_at=datetime.fromisoformat(entry["created_at"]),
             updated_at=datetime.fromisoformat(entry["updated_at"]),
             failure_code=entry.get("failure_code"),
+            invoice_ids=tuple(entry.get("invoice_ids") or [record.invoice_id]),
         )
         for payment_id, entry in log.items()
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from pynamodb import settings as pynamodb_settings
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -17,16 +18,30 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from chalicelib.adapters.timeouts import CONNECT_TIMEOUT_S, MAX_ATTEMPTS, READ_TIMEOUT_S
 from chalicelib.config import get_settings
 
 _settings = get_settings()
+
+# Bounded waits for every table (adapters/timeouts.py); set before any model is defined,
+# as PynamoDB copies its defaults into each model's Meta when the class is created.
+pynamodb_settings.default_settings_dict.update(
+    connect_timeout_seconds=CONNECT_TIMEOUT_S,
+    read_timeout_seconds=READ_TIMEOUT_S,
+    max_retry_attempts=MAX_ATTEMPTS - 1,
+)
 
 
 @functools.lru_cache(maxsize=1)
 def connection() -> Connection:
     # One connection (and so one botocore client) per container: building a client costs
     # far more than the transaction it carries.
-    return Connection(region=_settings.region)
+    return Connection(
+        region=_settings.region,
+        connect_timeout_seconds=CONNECT_TIMEOUT_S,
+        read_timeout_seconds=READ_TIMEOUT_S,
+        max_retry_attempts=MAX_ATTEMPTS - 1,
+    )
 
 
 class StoreRecord(Model):
@@ -71,6 +86,8 @@ class UserRecord(Model):
     user_sub = UnicodeAttribute(hash_key=True)
     store_id = UnicodeAttribute()
     email = UnicodeAttribute()
+    # epoch seconds of the last sign-out: tokens issued before it are refused
+    signed_out_at = NumberAttribute(null=True)
 
 
 class InvitationRecord(Model):
@@ -148,6 +165,8 @@ class InvoiceRecord(Model):
     paid_by = UnicodeAttribute(null=True)
     # payment_id -> summary of each payment of this invoice (see dynamo_payments._summary)
     payment_log: MapAttribute[str, Any] = MapAttribute(default=dict)
+    # document_id -> summary of each document issued for this invoice (receipts, corrections)
+    documents: MapAttribute[str, Any] = MapAttribute(default=dict)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     by_store = ByStoreIndex()
@@ -213,12 +232,37 @@ class PaymentRecord(Model):
     provider_ref = UnicodeAttribute(null=True)
     approve_url = UnicodeAttribute(null=True)
     failure_code = UnicodeAttribute(null=True)
-    notified = BooleanAttribute(default=False)
+    notified = BooleanAttribute(default=False)  # the "paid" follow-ups ran
+    refund_notified = BooleanAttribute(null=True)  # the "refunded" follow-ups ran
+    follow_up_until = NumberAttribute(null=True)  # lease (epoch s) on sending follow-ups
     save_card = BooleanAttribute(default=False)
+    # every invoice this payment settles (absent on payments of one invoice written before)
+    invoice_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    refund_due = BooleanAttribute(null=True)
+    claimed_at = UnicodeAttribute(null=True)  # when the right to move money was last taken
     # ISO text so the by_invoice index sorts by time
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     by_invoice = ByInvoiceIndex()
+
+
+class DocumentRecord(Model):
+    class Meta:
+        table_name = _settings.table("documents")
+        region = _settings.region
+
+    document_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    number = UnicodeAttribute()
+    store_id = UnicodeAttribute()
+    issue_date = UnicodeAttribute()
+    gross_cents = NumberAttribute()
+    currency = UnicodeAttribute()
+    # [{"invoice_id", "number"}] of the invoices it belongs to
+    refers_to = ListAttribute(of=MapAttribute)
+    payment_id = UnicodeAttribute(null=True)
+    ready = BooleanAttribute(default=False)
+    created_at = UTCDateTimeAttribute()
 
 
 class ProcessedEventRecord(Model):

@@ -1,4 +1,5 @@
-"""The payment ledger in DynamoDB: payment and invoice states moved in one transaction."""
+"""The payment ledger in DynamoDB: a payment and the invoices it settles move in one
+transaction, and every write checks the state it leaves."""
 
 from __future__ import annotations
 
@@ -18,17 +19,32 @@ from chalicelib.adapters.dynamo_models import (
 )
 from chalicelib.domain.errors import ConflictError, InvoiceNotPayableError
 from chalicelib.domain.invoices import InvoiceStatus
-from chalicelib.domain.payments import OPEN_STATUSES, Payment, PaymentStatus
+from chalicelib.domain.payments import (
+    OPEN_STATUSES,
+    PAID_STAGE,
+    REFUNDED_STAGE,
+    Payment,
+    PaymentStatus,
+)
+from chalicelib.services.ports import SettleOutcome
 
 log = logging.getLogger("portal.ledger")
 _OPEN = [status.value for status in OPEN_STATUSES]
+_PAYABLE = [InvoiceStatus.OPEN.value, InvoiceStatus.PROCESSING.value]
 REMEMBER_EVENTS = timedelta(days=30)
+FOLLOW_UP_LEASE_S = 60
 
 
 def _to_payment(record: PaymentRecord) -> Payment:
+    stages = set()
+    if record.notified:
+        stages.add(PAID_STAGE)
+    if record.refund_notified:
+        stages.add(REFUNDED_STAGE)
     return Payment(
         id=record.payment_id,
         invoice_id=record.invoice_id,
+        invoice_ids=_invoice_ids(record),
         store_id=record.store_id,
         provider=record.provider,
         method=record.method,
@@ -41,15 +57,21 @@ def _to_payment(record: PaymentRecord) -> Payment:
         provider_ref=record.provider_ref,
         approve_url=record.approve_url,
         failure_code=record.failure_code,
-        notified=bool(record.notified),
         save_card=bool(record.save_card),
+        refund_due=bool(record.refund_due),
+        followed_up=frozenset(stages),
     )
+
+
+def _invoice_ids(record: PaymentRecord) -> tuple[str, ...]:
+    stored: Any = record.invoice_ids
+    return tuple(str(i) for i in stored) if stored else (record.invoice_id,)
 
 
 def _summary(
     payment: Payment, status: PaymentStatus, failure_code: str | None, now: datetime
 ) -> dict[str, Any]:
-    """What the invoice keeps of each of its payments, so its detail needs no query."""
+    """What an invoice keeps of each of its payments, so its detail needs no query."""
     return {
         "provider": payment.provider,
         "method": payment.method,
@@ -58,6 +80,7 @@ def _summary(
         "currency": payment.currency,
         "status": status.value,
         "failure_code": failure_code,
+        "invoice_ids": list(payment.invoice_ids),
         "created_at": payment.created_at.isoformat(),
         "updated_at": now.isoformat(),
     }
@@ -69,7 +92,13 @@ def _log(payment: Payment, status: PaymentStatus, code: str | None, now: datetim
 
 def _reasons(exc: TransactWriteError) -> list[str]:
     reasons = getattr(exc, "cancellation_reasons", None) or []
-    return [getattr(reason, "code", None) or "" for reason in reasons]
+    return [(getattr(reason, "code", None) or "") if reason else "" for reason in reasons]
+
+
+def _current_for(payment: Payment) -> Any:
+    return (InvoiceRecord.status == InvoiceStatus.PROCESSING.value) & (
+        InvoiceRecord.active_payment_id == payment.id
+    )
 
 
 class DynamoPaymentLedger:
@@ -88,6 +117,7 @@ class DynamoPaymentLedger:
         record = PaymentRecord(
             payment_id=payment.id,
             invoice_id=payment.invoice_id,
+            invoice_ids=list(payment.invoice_ids),
             store_id=payment.store_id,
             provider=payment.provider,
             method=payment.method,
@@ -103,17 +133,18 @@ class DynamoPaymentLedger:
         try:
             with TransactWrite(connection=connection()) as transaction:
                 transaction.save(record, condition=PaymentRecord.payment_id.does_not_exist())
-                transaction.update(
-                    InvoiceRecord(invoice_id=payment.invoice_id),
-                    actions=[
-                        InvoiceRecord.status.set(InvoiceStatus.PROCESSING.value),
-                        InvoiceRecord.active_payment_id.set(payment.id),
-                        _log(payment, payment.status, None, payment.created_at),
-                        InvoiceRecord.updated_at.set(payment.created_at),
-                    ],
-                    condition=(InvoiceRecord.status == InvoiceStatus.OPEN.value)
-                    & (InvoiceRecord.store_id == payment.store_id),
-                )
+                for invoice_id in payment.invoice_ids:
+                    transaction.update(
+                        InvoiceRecord(invoice_id=invoice_id),
+                        actions=[
+                            InvoiceRecord.status.set(InvoiceStatus.PROCESSING.value),
+                            InvoiceRecord.active_payment_id.set(payment.id),
+                            _log(payment, payment.status, None, payment.created_at),
+                            InvoiceRecord.updated_at.set(payment.created_at),
+                        ],
+                        condition=(InvoiceRecord.status == InvoiceStatus.OPEN.value)
+                        & (InvoiceRecord.store_id == payment.store_id),
+                    )
         except TransactWriteError as exc:
             raise InvoiceNotPayableError() from exc
 
@@ -144,75 +175,89 @@ class DynamoPaymentLedger:
             )
         except UpdateError:
             return self.get(payment.id) or payment
-        self._log_on_invoice(payment, status, None, now)
+        self._log_on_invoices(payment, status, None, now)
         return _to_payment(record)
 
-    def _log_on_invoice(
+    def claim(self, payment: Payment, now: datetime) -> bool:
+        try:
+            with TransactWrite(connection=connection()) as transaction:
+                transaction.update(
+                    PaymentRecord(payment_id=payment.id),
+                    actions=[PaymentRecord.claimed_at.set(now.isoformat())],
+                    condition=PaymentRecord.status.is_in(*_OPEN),
+                )
+                for invoice_id in payment.invoice_ids:
+                    transaction.condition_check(
+                        InvoiceRecord, invoice_id, condition=_current_for(payment)
+                    )
+        except TransactWriteError:
+            return False
+        return True
+
+    def _log_on_invoices(
         self, payment: Payment, status: PaymentStatus, code: str | None, now: datetime
     ) -> None:
-        # Outside a transaction only where the invoice itself does not move: the log is
+        # Outside a transaction only where the invoices themselves do not move: the log is
         # what the owner sees, the payment record stays the truth.
-        InvoiceRecord(invoice_id=payment.invoice_id).update(
-            actions=[_log(payment, status, code, now)],
-            condition=InvoiceRecord.invoice_id.exists(),
-        )
+        for invoice_id in payment.invoice_ids:
+            InvoiceRecord(invoice_id=invoice_id).update(
+                actions=[_log(payment, status, code, now)],
+                condition=InvoiceRecord.invoice_id.exists(),
+            )
 
-    def settle_success(self, payment: Payment, now: datetime) -> bool:
-        pay = PaymentRecord(payment_id=payment.id)
+    def settle_success(self, payment: Payment, now: datetime) -> SettleOutcome:
         pay_actions: list[Any] = [
             PaymentRecord.status.set(PaymentStatus.SUCCEEDED.value),
             PaymentRecord.failure_code.remove(),
             PaymentRecord.updated_at.set(now.isoformat()),
         ]
-        not_yet = PaymentRecord.status != PaymentStatus.SUCCEEDED.value
+        not_yet = PaymentRecord.status.is_in(
+            *_OPEN, PaymentStatus.FAILED.value, PaymentStatus.CANCELED.value
+        )
         try:
             with TransactWrite(connection=connection()) as transaction:
-                transaction.update(pay, actions=pay_actions, condition=not_yet)
                 transaction.update(
-                    InvoiceRecord(invoice_id=payment.invoice_id),
-                    actions=[
-                        InvoiceRecord.status.set(InvoiceStatus.PAID.value),
-                        InvoiceRecord.store_status.set(f"{payment.store_id}#paid"),
-                        InvoiceRecord.paid_at.set(now),
-                        InvoiceRecord.paid_by.set(payment.id),
-                        InvoiceRecord.active_payment_id.remove(),
-                        _log(payment, PaymentStatus.SUCCEEDED, None, now),
-                        InvoiceRecord.updated_at.set(now),
-                    ],
-                    condition=InvoiceRecord.status.is_in(
-                        InvoiceStatus.OPEN.value, InvoiceStatus.PROCESSING.value
-                    ),
+                    PaymentRecord(payment_id=payment.id), actions=pay_actions, condition=not_yet
                 )
+                for invoice_id in payment.invoice_ids:
+                    transaction.update(
+                        InvoiceRecord(invoice_id=invoice_id),
+                        actions=[
+                            InvoiceRecord.status.set(InvoiceStatus.PAID.value),
+                            InvoiceRecord.store_status.set(f"{payment.store_id}#paid"),
+                            InvoiceRecord.paid_at.set(now),
+                            InvoiceRecord.paid_by.set(payment.id),
+                            InvoiceRecord.active_payment_id.remove(),
+                            _log(payment, PaymentStatus.SUCCEEDED, None, now),
+                            InvoiceRecord.updated_at.set(now),
+                        ],
+                        condition=InvoiceRecord.status.is_in(*_PAYABLE)
+                        & (InvoiceRecord.store_id == payment.store_id),
+                    )
                 transaction.update(
                     StoreRecord(store_id=payment.store_id),
-                    actions=[StoreRecord.open_items[payment.invoice_id].remove()],
+                    actions=[StoreRecord.open_items[i].remove() for i in payment.invoice_ids],
                 )
         except TransactWriteError as exc:
             reasons = _reasons(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False  # this success was recorded before
-            return self._succeeded_on_settled_invoice(payment, pay_actions, not_yet, now)
-        return True
+                return SettleOutcome.ALREADY
+            return self._unwanted_success(payment, pay_actions, not_yet, now)
+        return SettleOutcome.APPLIED
 
-    def _succeeded_on_settled_invoice(
+    def _unwanted_success(
         self, payment: Payment, actions: list[Any], condition: Any, now: datetime
-    ) -> bool:
-        # Money moved for an invoice that is already paid or void: record it and raise the
-        # alarm so someone refunds it; never move the invoice again.
+    ) -> SettleOutcome:
+        # Money moved although an invoice is already paid or void: record it with a refund
+        # due; the invoices never move again because of it.
         try:
-            PaymentRecord(payment_id=payment.id).update(actions=actions, condition=condition)
+            PaymentRecord(payment_id=payment.id).update(
+                actions=[*actions, PaymentRecord.refund_due.set(True)], condition=condition
+            )
         except UpdateError:
-            return False
-        self._log_on_invoice(payment, PaymentStatus.SUCCEEDED, None, now)
-        log.error(
-            "ALERT payment succeeded for an invoice that is no longer payable",
-            extra={
-                "alert": "refund_needed",
-                "payment_id": payment.id,
-                "invoice_id": payment.invoice_id,
-            },
-        )
-        return True
+            return SettleOutcome.ALREADY
+        self._log_on_invoices(payment, PaymentStatus.SUCCEEDED, None, now)
+        return SettleOutcome.UNWANTED
 
     def settle_failure(
         self, payment: Payment, status: PaymentStatus, failure_code: str | None, now: datetime
@@ -224,47 +269,85 @@ class DynamoPaymentLedger:
         if failure_code:
             pay_actions.append(PaymentRecord.failure_code.set(failure_code))
         try:
-            with TransactWrite(connection=connection()) as transaction:
-                transaction.update(
-                    PaymentRecord(payment_id=payment.id),
-                    actions=pay_actions,
-                    condition=PaymentRecord.status.is_in(*_OPEN),
-                )
-                transaction.update(
-                    InvoiceRecord(invoice_id=payment.invoice_id),
-                    actions=[
-                        InvoiceRecord.status.set(InvoiceStatus.OPEN.value),
-                        InvoiceRecord.active_payment_id.remove(),
-                        _log(payment, status, failure_code, now),
-                        InvoiceRecord.updated_at.set(now),
-                    ],
-                    condition=(InvoiceRecord.status == InvoiceStatus.PROCESSING.value)
-                    & (InvoiceRecord.active_payment_id == payment.id),
-                )
-        except TransactWriteError as exc:
-            reasons = _reasons(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False
-            # The invoice moved on without this payment: settle the payment alone.
-            try:
-                PaymentRecord(payment_id=payment.id).update(
-                    actions=pay_actions, condition=PaymentRecord.status.is_in(*_OPEN)
-                )
-            except UpdateError:
-                return False
-            self._log_on_invoice(payment, status, failure_code, now)
+            PaymentRecord(payment_id=payment.id).update(
+                actions=pay_actions, condition=PaymentRecord.status.is_in(*_OPEN)
+            )
+        except UpdateError:
+            return False
+        # Each invoice this payment was current for goes back to open; each write checks
+        # that it still is, so a crash in between is finished by the next start or delivery.
+        for invoice_id in payment.invoice_ids:
+            self.release(payment, invoice_id, status, failure_code, now)
         return True
 
-    def mark_notified(self, payment_id: str) -> bool:
+    def release(
+        self,
+        payment: Payment,
+        invoice_id: str,
+        status: PaymentStatus,
+        failure_code: str | None,
+        now: datetime,
+    ) -> None:
+        log_action = _log(payment, status, failure_code, now)
+        try:
+            InvoiceRecord(invoice_id=invoice_id).update(
+                actions=[
+                    InvoiceRecord.status.set(InvoiceStatus.OPEN.value),
+                    InvoiceRecord.active_payment_id.remove(),
+                    log_action,
+                    InvoiceRecord.updated_at.set(now),
+                ],
+                condition=_current_for(payment),
+            )
+        except UpdateError:
+            InvoiceRecord(invoice_id=invoice_id).update(
+                actions=[log_action], condition=InvoiceRecord.invoice_id.exists()
+            )
+
+    def mark_refunded(self, payment: Payment, now: datetime) -> bool:
+        try:
+            PaymentRecord(payment_id=payment.id).update(
+                actions=[
+                    PaymentRecord.status.set(PaymentStatus.REFUNDED.value),
+                    PaymentRecord.updated_at.set(now.isoformat()),
+                ],
+                condition=PaymentRecord.status == PaymentStatus.SUCCEEDED.value,
+            )
+        except UpdateError:
+            return False
+        self._log_on_invoices(payment, PaymentStatus.REFUNDED, payment.failure_code, now)
+        return True
+
+    def claim_follow_up(self, payment_id: str, stage: str, now: datetime) -> bool:
+        done = _stage_flag(stage)
+        epoch = int(now.timestamp())
         try:
             PaymentRecord(payment_id=payment_id).update(
-                actions=[PaymentRecord.notified.set(True)],
-                condition=PaymentRecord.notified.does_not_exist()
-                | (PaymentRecord.notified == False),  # noqa: E712
+                actions=[PaymentRecord.follow_up_until.set(epoch + FOLLOW_UP_LEASE_S)],
+                condition=(done.does_not_exist() | (done == False))  # noqa: E712
+                & (
+                    PaymentRecord.follow_up_until.does_not_exist()
+                    | (PaymentRecord.follow_up_until < epoch)
+                ),
             )
         except UpdateError:
             return False
         return True
+
+    def mark_followed_up(self, payment_id: str, stage: str) -> bool:
+        done = _stage_flag(stage)
+        try:
+            PaymentRecord(payment_id=payment_id).update(
+                actions=[done.set(True), PaymentRecord.follow_up_until.remove()],
+                condition=done.does_not_exist() | (done == False),  # noqa: E712
+            )
+        except UpdateError:
+            return False
+        return True
+
+
+def _stage_flag(stage: str) -> Any:
+    return PaymentRecord.notified if stage == PAID_STAGE else PaymentRecord.refund_notified
 
 
 class DynamoProcessedEvents:

@@ -17,6 +17,7 @@ from chalicelib.adapters.dynamo_models import (
 )
 from chalicelib.domain.errors import ConflictError, EmailInUseError
 from chalicelib.domain.stores import Address, OpenItem, SavedCard, Store
+from chalicelib.services.ports import Member
 
 
 def _open_item(key: str, value: dict[str, Any]) -> OpenItem:
@@ -69,7 +70,7 @@ def to_store(record: StoreRecord) -> Store:
         open_items=_open_items(record.open_items.as_dict() if record.open_items else {}),
         autopay=bool(record.autopay),
         created_at=record.created_at,
-        stripe_customer_id=record.stripe_customer_id,
+        card_customer_id=record.stripe_customer_id,
         payment_method=_saved_card(record.payment_method),
         closed_at=record.closed_at,
     )
@@ -183,6 +184,65 @@ class DynamoStoreRepository:
             return str(kept)
         return customer_id
 
+    def update_details(self, store: Store, new_email: str | None) -> None:
+        current = self.get(store.id)
+        if current is None:
+            raise ConflictError()
+        actions: list[Any] = [
+            StoreRecord.name.set(store.name),
+            StoreRecord.address.set(
+                {
+                    "street": store.address.street,
+                    "postal_code": store.address.postal_code,
+                    "city": store.address.city,
+                    "country": store.address.country,
+                }
+            ),
+            StoreRecord.vat_id.set(store.vat_id) if store.vat_id else StoreRecord.vat_id.remove(),
+        ]
+        # Optimistic: the write only lands on the store as it was read (same address).
+        condition = StoreRecord.store_id.exists() & (
+            StoreRecord.billing_email == current.billing_email
+        )
+        moving = new_email is not None and new_email != current.billing_email
+        if moving:
+            actions.append(StoreRecord.billing_email.set(str(new_email)))
+        try:
+            with TransactWrite(connection=connection()) as transaction:
+                transaction.update(
+                    StoreRecord(store_id=store.id), actions=actions, condition=condition
+                )
+                if moving:
+                    # One address, one store: the new claim and the released old one go
+                    # together with the store's new address, or nothing changes.
+                    transaction.save(
+                        EmailClaimRecord(email=new_email, store_id=store.id),
+                        condition=EmailClaimRecord.email.does_not_exist(),
+                    )
+                    transaction.delete(
+                        EmailClaimRecord(email=current.billing_email),
+                        condition=EmailClaimRecord.store_id == store.id,
+                    )
+        except TransactWriteError as exc:
+            if moving and self._claimed_by_other(str(new_email), store.id):
+                raise EmailInUseError() from exc
+            raise ConflictError() from exc
+
+    def _claimed_by_other(self, email: str, store_id: str) -> bool:
+        try:
+            return str(EmailClaimRecord.get(email, consistent_read=True).store_id) != store_id
+        except DoesNotExist:
+            return False
+
+    def invited(self, store_id: str) -> bool:
+        try:
+            record = StoreRecord.get(
+                store_id, consistent_read=True, attributes_to_get=["invitation_hash"]
+            )
+        except DoesNotExist:
+            return False
+        return bool(record.invitation_hash)
+
     def set_access(self, store_id: str, status: str, now: datetime) -> bool:
         blocked_since = now if status == "blocked" else None
         try:
@@ -208,6 +268,25 @@ class DynamoMembershipRepository:
             return str(UserRecord.get(user_sub).store_id)
         except DoesNotExist:
             return None
+
+    def member(self, user_sub: str) -> Member | None:
+        try:
+            record = UserRecord.get(user_sub)
+        except DoesNotExist:
+            return None
+        signed_out = record.signed_out_at
+        return Member(str(record.store_id), None if signed_out is None else int(signed_out))
+
+    def sign_out(self, user_sub: str, at: int) -> None:
+        try:
+            UserRecord(user_sub=user_sub).update(
+                actions=[UserRecord.signed_out_at.set(at)],
+                condition=UserRecord.user_sub.exists(),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return  # no membership: nothing to end
+            raise
 
     def add(self, user_sub: str, store_id: str, email: str) -> None:
         record = UserRecord(user_sub=user_sub, store_id=store_id, email=email)

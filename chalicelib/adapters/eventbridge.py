@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import ServiceUnavailableError
-from chalicelib.services.ports import DomainEvent
+from chalicelib.domain.events import DomainEvent
 
 
 class EventBridgePublisher:
@@ -19,11 +19,11 @@ class EventBridgePublisher:
         self._client = client
         self._bus = bus_name
 
-    def publish(self, events: Sequence[DomainEvent], source: str) -> None:
+    def publish(self, events: Sequence[DomainEvent]) -> None:
         for start in range(0, len(events), 10):
             entries = [
                 {
-                    "Source": source,
+                    "Source": event.source,
                     "DetailType": event.detail_type,
                     "Detail": json.dumps(event.detail, sort_keys=True),
                     "EventBusName": self._bus,

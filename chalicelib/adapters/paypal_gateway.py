@@ -14,8 +14,14 @@ from urllib.parse import quote
 
 import requests
 
-from chalicelib.domain.errors import ProviderError, ServiceUnavailableError
-from chalicelib.services.ports import ProviderPayment
+from chalicelib.domain.errors import (
+    InvalidPayloadError,
+    InvalidSignatureError,
+    ProviderError,
+    ServiceUnavailableError,
+)
+from chalicelib.domain.payments import Payment, ProviderStatus, ProviderUpdate
+from chalicelib.services.ports import PaymentRequest
 
 log = logging.getLogger("portal.paypal")
 
@@ -24,23 +30,37 @@ READ_TIMEOUT_S = 10.0
 # Refresh this long before PayPal's expires_in ends, so a token never expires in flight.
 TOKEN_MARGIN_S = 300.0
 
+PROVIDER = "paypal"
 ORDER_STATUS = {
-    "CREATED": "pending",
-    "SAVED": "pending",
-    "PAYER_ACTION_REQUIRED": "pending",
-    "APPROVED": "requires_action",
-    "COMPLETED": "succeeded",
-    "VOIDED": "canceled",
+    "CREATED": ProviderStatus.AWAITING_PAYER,
+    "SAVED": ProviderStatus.AWAITING_PAYER,
+    "PAYER_ACTION_REQUIRED": ProviderStatus.AWAITING_PAYER,
+    "APPROVED": ProviderStatus.READY_TO_COLLECT,
+    "COMPLETED": ProviderStatus.SUCCEEDED,
+    "VOIDED": ProviderStatus.CANCELED,
 }
 # A capture's status outranks its order's: PayPal documents COMPLETED orders whose only
-# capture was DECLINED. Refunds are a separate matter; the payment itself succeeded.
+# capture was DECLINED. A partial refund leaves the payment succeeded for us.
 CAPTURE_STATUS = {
-    "COMPLETED": "succeeded",
-    "PARTIALLY_REFUNDED": "succeeded",
-    "REFUNDED": "succeeded",
-    "PENDING": "pending",
-    "DECLINED": "failed",
-    "FAILED": "failed",
+    "COMPLETED": ProviderStatus.SUCCEEDED,
+    "PARTIALLY_REFUNDED": ProviderStatus.SUCCEEDED,
+    "REFUNDED": ProviderStatus.REFUNDED,
+    "PENDING": ProviderStatus.PROCESSING,
+    "DECLINED": ProviderStatus.FAILED,
+    "FAILED": ProviderStatus.FAILED,
+}
+WEBHOOK_TYPES = {
+    "CHECKOUT.ORDER.APPROVED": ProviderStatus.READY_TO_COLLECT,
+    "PAYMENT.CAPTURE.COMPLETED": ProviderStatus.SUCCEEDED,
+    "PAYMENT.CAPTURE.DENIED": ProviderStatus.FAILED,
+    "PAYMENT.CAPTURE.DECLINED": ProviderStatus.FAILED,
+    "PAYMENT.CAPTURE.REFUNDED": ProviderStatus.REFUNDED,
+}
+REFUND_STATUS = {
+    "COMPLETED": ProviderStatus.REFUNDED,
+    "PENDING": ProviderStatus.PROCESSING,
+    "FAILED": ProviderStatus.FAILED,
+    "CANCELLED": ProviderStatus.FAILED,
 }
 TRANSMISSION_HEADERS = {
     "auth_algo": "paypal-auth-algo",
@@ -88,12 +108,15 @@ def value_to_cents(value: str) -> int:
     return int(cents)
 
 
-def _status(order_status: str, capture: Mapping[str, Any] | None) -> tuple[str, str | None]:
+def _status(
+    order_status: str, capture: Mapping[str, Any] | None
+) -> tuple[ProviderStatus, str | None]:
     if capture is None:
-        return ORDER_STATUS.get(order_status, "pending"), None
+        return ORDER_STATUS.get(order_status, ProviderStatus.AWAITING_PAYER), None
     capture_status = str(capture.get("status", ""))
-    status = CAPTURE_STATUS.get(capture_status, "pending")
-    return status, f"capture_{capture_status.lower()}" if status == "failed" else None
+    status = CAPTURE_STATUS.get(capture_status, ProviderStatus.PROCESSING)
+    failed = status == ProviderStatus.FAILED
+    return status, f"capture_{capture_status.lower()}" if failed else None
 
 
 def _link(order: Mapping[str, Any], *rels: str) -> str | None:
@@ -103,26 +126,64 @@ def _link(order: Mapping[str, Any], *rels: str) -> str | None:
     return None
 
 
-def payment_from_order(order: Mapping[str, Any]) -> ProviderPayment:
-    """Normalize an Orders v2 order (see `ProviderPayment` for the status mapping)."""
+def _captures(order: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    unit = order["purchase_units"][0]
+    return list((unit.get("payments") or {}).get("captures") or [])
+
+
+def order_update(order: Mapping[str, Any]) -> ProviderUpdate:
+    """An Orders v2 order in the portal's words."""
     try:
         unit = order["purchase_units"][0]
-        captures = (unit.get("payments") or {}).get("captures") or []
+        captures = _captures(order)
         capture = captures[-1] if captures else None
         amount = unit.get("amount") or (capture or {})["amount"]
         status, failure_code = _status(str(order["status"]), capture)
-        return ProviderPayment(
+        return ProviderUpdate(
+            provider=PROVIDER,
             provider_ref=str(order["id"]),
             status=status,
             amount_cents=value_to_cents(amount["value"]),
-            currency=str(amount["currency_code"]),
+            currency=str(amount["currency_code"]).upper(),
+            payment_id=unit.get("custom_id") or (capture or {}).get("custom_id"),
             approve_url=_link(order, "approve", "payer-action"),
             failure_code=failure_code,
-            custom_id=unit.get("custom_id") or (capture or {}).get("custom_id"),
-            capture_id=str(capture["id"]) if capture and status == "succeeded" else None,
         )
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         raise PayPalError(name="UNEXPECTED_RESPONSE") from exc
+
+
+def webhook_update(event: Mapping[str, Any]) -> ProviderUpdate | None:
+    """A verified PayPal event as provider news; None for types the portal ignores."""
+    status = WEBHOOK_TYPES.get(str(event.get("event_type")))
+    if status is None:
+        return None
+    try:
+        resource = event["resource"]
+        if status == ProviderStatus.READY_TO_COLLECT:
+            unit = resource["purchase_units"][0]
+            order_id, payment_id, amount = (
+                str(resource["id"]),
+                unit.get("custom_id"),
+                unit["amount"],
+            )
+        else:
+            related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+            order_id, payment_id = str(related["order_id"]), resource.get("custom_id")
+            amount = resource["amount"]
+        return ProviderUpdate(
+            provider=PROVIDER,
+            provider_ref=order_id,
+            status=status,
+            amount_cents=value_to_cents(amount["value"]),
+            currency=str(amount["currency_code"]).upper(),
+            payment_id=payment_id,
+            event_id=str(event["id"]),
+            event_type=str(event["event_type"]),
+            failure_code="instrument_declined" if status == ProviderStatus.FAILED else None,
+        )
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+        raise InvalidPayloadError() from exc
 
 
 def _json_object(response: requests.Response) -> dict[str, Any]:
@@ -269,24 +330,112 @@ class PayPalRestGateway:
 
     # PayPalGateway --------------------------------------------------------------------------
 
+    # PaymentProvider -------------------------------------------------------------------------
+
+    name = PROVIDER
+
+    def start(self, request: PaymentRequest) -> ProviderUpdate:
+        return self.create_order(
+            payment_id=request.payment_id,
+            reference=request.reference,
+            description=request.description,
+            amount_cents=request.amount_cents,
+            currency=request.currency,
+            # The page knows from these markers that the owner comes back from PayPal.
+            return_url=f"{request.return_url}&paypal=return",
+            cancel_url=f"{request.cancel_url}&paypal=cancel",
+        )
+
+    def read(self, payment: Payment) -> ProviderUpdate | None:
+        if not payment.provider_ref:
+            return None  # a start is repeated under the same PayPal-Request-Id instead
+        return self.get_order(payment.provider_ref)
+
+    def collect(self, payment: Payment, details: Mapping[str, str]) -> ProviderUpdate:
+        if not payment.provider_ref:
+            raise InvalidPayloadError()
+        return self.capture_order(payment.provider_ref, request_id=f"cap-{payment.id}")
+
+    def cancel(self, payment: Payment) -> ProviderUpdate:
+        """PayPal cannot void a checkout order; an order we will never capture moves no
+        money, so it is only reported canceled unless it was captured already."""
+        current = self.read(payment)
+        if current is not None and current.status in (
+            ProviderStatus.SUCCEEDED,
+            ProviderStatus.PROCESSING,
+            ProviderStatus.REFUNDED,
+        ):
+            return current
+        return ProviderUpdate(
+            PROVIDER, payment.provider_ref, ProviderStatus.CANCELED, payment.amount_cents,
+            payment.currency, payment_id=payment.id,
+        )  # fmt: skip
+
+    def refund(self, payment: Payment, idempotency_key: str) -> ProviderUpdate:
+        if not payment.provider_ref:
+            raise InvalidPayloadError()
+        order = self._order(payment.provider_ref)
+        captures = [c for c in _captures(order) if c.get("status") in ("COMPLETED", "REFUNDED")]
+        if not captures:
+            raise PayPalError(name="NOTHING_TO_REFUND")
+        capture_id = quote(str(captures[-1]["id"]), safe="")
+        path = f"/v2/payments/captures/{capture_id}/refund"
+        response = self._call("POST", path, {}, {"PayPal-Request-Id": idempotency_key})
+        issue = _issue(response) if response.status_code == 422 else None
+        if issue == "CAPTURE_FULLY_REFUNDED":
+            status = ProviderStatus.REFUNDED
+        elif response.status_code in (200, 201):
+            body = _json_object(response)
+            status = REFUND_STATUS.get(str(body.get("status")), ProviderStatus.PROCESSING)
+        else:
+            raise self._error("POST", path, response)
+        return ProviderUpdate(
+            PROVIDER, payment.provider_ref, status, payment.amount_cents, payment.currency,
+            payment_id=payment.id,
+        )  # fmt: skip
+
+    def charge_saved(
+        self,
+        payment: Payment,
+        customer: str,
+        method_ref: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> ProviderUpdate:
+        raise PayPalError(name="SAVED_METHODS_NOT_SUPPORTED")
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderUpdate | None:
+        if not self.verify_webhook(headers, body):
+            raise InvalidSignatureError()
+        try:
+            event = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidPayloadError() from exc
+        if not isinstance(event, dict):
+            raise InvalidPayloadError()
+        return webhook_update(event)
+
+    # Orders v2 -------------------------------------------------------------------------------
+
     def create_order(
         self,
         *,
         payment_id: str,
-        invoice_number: str,
+        reference: str,
+        description: str,
         amount_cents: int,
         currency: str,
         return_url: str,
         cancel_url: str,
-    ) -> ProviderPayment:
+    ) -> ProviderUpdate:
         body = {
             "intent": "CAPTURE",
             "purchase_units": [
                 {
                     "reference_id": payment_id,
                     "custom_id": payment_id,
-                    "invoice_id": invoice_number,
-                    "description": f"Rechnung {invoice_number}",
+                    "invoice_id": reference[:127],
+                    "description": description[:127],
                     "amount": {
                         "currency_code": currency.upper(),
                         "value": cents_to_value(amount_cents),
@@ -310,24 +459,29 @@ class PayPalRestGateway:
         response = self._call("POST", path, body, {"PayPal-Request-Id": f"order-{payment_id}"})
         if response.status_code not in (200, 201):
             raise self._error("POST", path, response)
-        return payment_from_order(response.json())
+        return order_update(response.json())
 
-    def get_order(self, order_id: str) -> ProviderPayment:
+    def _order(self, order_id: str) -> Mapping[str, Any]:
         path = self._order_path(order_id)
         response = self._call("GET", path)
         if response.status_code != 200:
             raise self._error("GET", path, response)
-        return payment_from_order(response.json())
+        return _json_object(response)
 
-    def capture_order(self, order_id: str, request_id: str) -> ProviderPayment:
+    def get_order(self, order_id: str) -> ProviderUpdate:
+        return order_update(self._order(order_id))
+
+    def capture_order(self, order_id: str, request_id: str) -> ProviderUpdate:
         path = f"{self._order_path(order_id)}/capture"
         response = self._call("POST", path, headers={"PayPal-Request-Id": request_id})
         if response.status_code in (200, 201):
-            return payment_from_order(response.json())
+            return order_update(response.json())
         issue = _issue(response) if response.status_code == 422 else None
         if issue == "INSTRUMENT_DECLINED":
             order = self.get_order(order_id)
-            return dataclasses.replace(order, status="failed", failure_code="instrument_declined")
+            return dataclasses.replace(
+                order, status=ProviderStatus.FAILED, failure_code="instrument_declined"
+            )
         if issue in READ_ORDER_ISSUES:
             return self.get_order(order_id)
         raise self._error("POST", path, response)

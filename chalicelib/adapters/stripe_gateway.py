@@ -23,19 +23,26 @@ from chalicelib.domain.errors import (
     InvalidSignatureError,
     ServiceUnavailableError,
 )
-from chalicelib.domain.payments import PaymentStatus
+from chalicelib.domain.payments import Payment, ProviderStatus, ProviderUpdate
 from chalicelib.domain.stores import SavedCard
-from chalicelib.services.ports import ProviderPayment
+from chalicelib.services.ports import PaymentRequest
 
 TOLERANCE_S = 300
+PROVIDER = "stripe"
 _STATUS = {
-    "requires_payment_method": PaymentStatus.PENDING,
-    "requires_confirmation": PaymentStatus.PENDING,
-    "requires_capture": PaymentStatus.PENDING,
-    "processing": PaymentStatus.PENDING,
-    "requires_action": PaymentStatus.REQUIRES_ACTION,
-    "succeeded": PaymentStatus.SUCCEEDED,
-    "canceled": PaymentStatus.CANCELED,
+    "requires_payment_method": ProviderStatus.AWAITING_PAYER,
+    "requires_confirmation": ProviderStatus.AWAITING_PAYER,
+    "requires_capture": ProviderStatus.PROCESSING,
+    "processing": ProviderStatus.PROCESSING,
+    "requires_action": ProviderStatus.REQUIRES_ACTION,
+    "succeeded": ProviderStatus.SUCCEEDED,
+    "canceled": ProviderStatus.CANCELED,
+}
+WEBHOOK_TYPES = {
+    "payment_intent.succeeded": ProviderStatus.SUCCEEDED,
+    "payment_intent.payment_failed": ProviderStatus.FAILED,
+    "payment_intent.canceled": ProviderStatus.CANCELED,
+    "payment_intent.requires_action": ProviderStatus.REQUIRES_ACTION,
 }
 
 
@@ -63,22 +70,46 @@ def verify_signature(
         raise InvalidSignatureError()
 
 
-def _to_payment(intent: Any) -> ProviderPayment:
+def intent_update(intent: Any) -> ProviderUpdate:
+    """A PaymentIntent (SDK object or plain dict) in the portal's words."""
     data = intent.to_dict() if hasattr(intent, "to_dict") else dict(intent)
     error = data.get("last_payment_error") or {}
-    status = _STATUS.get(str(data.get("status")), PaymentStatus.PENDING)
+    status = _STATUS.get(str(data.get("status")), ProviderStatus.PROCESSING)
     # A failed attempt leaves the intent waiting for a new card; for us this attempt failed.
     if data.get("status") == "requires_payment_method" and error:
-        status = PaymentStatus.FAILED
-    return ProviderPayment(
+        status = ProviderStatus.FAILED
+    metadata = data.get("metadata") or {}
+    return ProviderUpdate(
+        provider=PROVIDER,
         provider_ref=str(data["id"]),
-        status=status.value,
+        status=status,
         amount_cents=int(data["amount"]),
         currency=str(data["currency"]).upper(),
+        payment_id=metadata.get("payment_id"),
+        store_id=metadata.get("store_id"),
+        invoice_id=metadata.get("invoice_id"),
         client_secret=data.get("client_secret"),
-        failure_code=error.get("decline_code") or error.get("code") if error else None,
-        custom_id=(data.get("metadata") or {}).get("payment_id"),
-        payment_method_id=data.get("payment_method") or None,
+        failure_code=(error.get("decline_code") or error.get("code")) if error else None,
+        reusable_method=data.get("payment_method") or None,
+    )
+
+
+def webhook_update(event: Mapping[str, Any]) -> ProviderUpdate | None:
+    """A verified Stripe event as provider news; None for types the portal ignores."""
+    status = WEBHOOK_TYPES.get(str(event.get("type")))
+    if status is None:
+        return None
+    try:
+        update = intent_update(event["data"]["object"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidPayloadError() from exc
+    return dataclasses.replace(
+        update,
+        status=status,
+        event_id=str(event["id"]),
+        event_type=str(event["type"]),
+        client_secret=None,
+        failure_code=update.failure_code if status == ProviderStatus.FAILED else None,
     )
 
 
@@ -91,18 +122,27 @@ def _retry_after(headers: Mapping[str, str], attempt: int) -> float:
         return backoff
 
 
-def _declined(exc: stripe.CardError, amount_cents: int, currency: str, key: str) -> ProviderPayment:
+def _declined(exc: stripe.CardError, payment: Payment) -> ProviderUpdate:
     error = exc.error
     intent = getattr(error, "payment_intent", None) if error else None
     code = (getattr(error, "decline_code", None) if error else None) or exc.code or "card_declined"
-    ref = str(intent["id"]) if intent else f"declined:{code}:{key}"
-    return ProviderPayment(
-        ref, PaymentStatus.FAILED.value, amount_cents, currency, failure_code=code
+    # A decline may come without an intent (the error carries none): no reference then.
+    return ProviderUpdate(
+        provider=PROVIDER,
+        provider_ref=str(intent["id"]) if intent else None,
+        status=ProviderStatus.FAILED,
+        amount_cents=payment.amount_cents,
+        currency=payment.currency,
+        payment_id=payment.id,
+        failure_code=code,
     )
 
 
 class StripeCardGateway:
-    """CardGateway on the stripe SDK (`StripeClient` pointed at the configured API base)."""
+    """PaymentProvider (cards) and CardVault on the stripe SDK, pointed at the configured
+    API base."""
+
+    name = PROVIDER
 
     def __init__(
         self,
@@ -112,13 +152,17 @@ class StripeCardGateway:
         clock: Callable[[], float] = time.time,
         charge_retries: int = 6,
         sleep: Callable[[float], None] = time.sleep,
+        timeout_s: float = 10.0,
     ) -> None:
         bases: Any = {"api": api_base} if api_base else {}
-        self._client = stripe.StripeClient(secret_key, base_addresses=bases, max_network_retries=2)
+        http: Any = stripe.RequestsClient(timeout=(3.0, timeout_s))
+        self._client = stripe.StripeClient(
+            secret_key, base_addresses=bases, max_network_retries=2, http_client=http
+        )
         # Off-session charges run in bulk and retry 429s themselves (the SDK ignores
         # Retry-After), so this client must not retry on its own as well.
         self._charge_client = stripe.StripeClient(
-            secret_key, base_addresses=bases, max_network_retries=0
+            secret_key, base_addresses=bases, max_network_retries=0, http_client=http
         )
         self._charge_retries = charge_retries
         self._sleep = sleep
@@ -133,77 +177,160 @@ class StripeCardGateway:
         except stripe.APIError as exc:
             raise ServiceUnavailableError() from exc
 
-    def ensure_customer(self, store_id: str, email: str, name: str) -> str:
-        customer = self._call(
-            self._client.v1.customers.create,
-            params={"email": email, "name": name, "metadata": {"store_id": store_id}},
-            options={"idempotency_key": f"cus-{store_id}"},
-        )
-        return str(customer.id)
-
-    def create_intent(
-        self,
-        *,
-        payment_id: str,
-        amount_cents: int,
-        currency: str,
-        customer: str,
-        metadata: Mapping[str, str],
-        idempotency_key: str,
-    ) -> ProviderPayment:
+    # PaymentProvider ---------------------------------------------------------------------
+    def start(self, request: PaymentRequest) -> ProviderUpdate:
         intent = self._call(
             self._client.v1.payment_intents.create,
             params={
-                "amount": amount_cents,
-                "currency": currency.lower(),
-                "customer": customer,
-                "metadata": dict(metadata),
+                "amount": request.amount_cents,
+                "currency": request.currency.lower(),
+                "customer": request.customer(),
+                "description": request.description,
+                "metadata": dict(request.metadata),
                 "payment_method_types": ["card"],
             },
-            options={"idempotency_key": idempotency_key},
+            options={"idempotency_key": f"pay-{request.payment_id}"},
         )
-        return _to_payment(intent)
+        return intent_update(intent)
 
-    def attach_card_and_confirm(
-        self, intent_id: str, customer: str, token: str, idempotency_key: str
-    ) -> ProviderPayment:
-        raw = self._call(self._client.v1.payment_intents.retrieve, intent_id)
-        current = _to_payment(raw)
-        # Confirm only what still needs confirming: a retry never charges twice.
-        if raw.status not in ("requires_payment_method", "requires_confirmation"):
+    def read(self, payment: Payment) -> ProviderUpdate | None:
+        if payment.provider_ref:
+            intent = self._call(self._client.v1.payment_intents.retrieve, payment.provider_ref)
+            return intent_update(intent)
+        return self._find(payment.id)
+
+    def collect(self, payment: Payment, details: Mapping[str, str]) -> ProviderUpdate:
+        """Puts the tokenized card on the intent and confirms it, but only while Stripe says
+        the intent still needs confirming: a repeat never charges twice."""
+        if not payment.provider_ref:
+            raise InvalidPayloadError()
+        raw = self._call(self._client.v1.payment_intents.retrieve, payment.provider_ref)
+        current = intent_update(raw)
+        token = details.get("token")
+        if not token or raw.status not in ("requires_payment_method", "requires_confirmation"):
             return current
+        key = f"pay-{payment.id}-confirm"
         try:
             card = self._client.v1.customers.payment_sources.create(
-                customer,
+                str(raw.customer),
                 params={"source": token},
-                options={"idempotency_key": f"{idempotency_key}-src"},
+                options={"idempotency_key": f"{key}-src"},
             )
-            self._client.v1.payment_intents.update(intent_id, params={"payment_method": card.id})
+            self._client.v1.payment_intents.update(
+                payment.provider_ref, params={"payment_method": card.id}
+            )
             intent = self._client.v1.payment_intents.confirm(
-                intent_id, options={"idempotency_key": idempotency_key}
+                payment.provider_ref, options={"idempotency_key": key}
             )
-        except stripe.CardError as exc:
-            return ProviderPayment(
-                provider_ref=intent_id,
-                status=PaymentStatus.FAILED.value,
-                amount_cents=current.amount_cents,
-                currency=current.currency,
-                client_secret=current.client_secret,
-                failure_code=getattr(exc, "code", None) or "card_declined",
-            )
-        except stripe.InvalidRequestError as exc:
-            return ProviderPayment(
-                provider_ref=intent_id,
-                status=PaymentStatus.FAILED.value,
-                amount_cents=current.amount_cents,
-                currency=current.currency,
-                failure_code=getattr(exc, "code", None) or "invalid_card",
+        except (stripe.CardError, stripe.InvalidRequestError) as exc:
+            code = getattr(exc, "code", None) or "card_declined"
+            return dataclasses.replace(current, status=ProviderStatus.FAILED, failure_code=code)
+        except (stripe.APIConnectionError, stripe.APIError) as exc:
+            raise ServiceUnavailableError() from exc
+        return intent_update(intent)
+
+    def cancel(self, payment: Payment) -> ProviderUpdate:
+        if not payment.provider_ref:
+            found = self._find(payment.id)
+            if found is None or found.provider_ref is None:
+                return ProviderUpdate(
+                    PROVIDER, None, ProviderStatus.CANCELED, payment.amount_cents,
+                    payment.currency, payment_id=payment.id, failure_code="canceled",
+                )  # fmt: skip
+            payment = dataclasses.replace(payment, provider_ref=found.provider_ref)
+        try:
+            intent = self._client.v1.payment_intents.cancel(payment.provider_ref or "")
+        except stripe.InvalidRequestError:
+            # Not cancelable any more: say what it is.
+            return intent_update(
+                self._call(self._client.v1.payment_intents.retrieve, payment.provider_ref)
             )
         except (stripe.APIConnectionError, stripe.APIError) as exc:
             raise ServiceUnavailableError() from exc
-        return _to_payment(intent)
+        return dataclasses.replace(intent_update(intent), failure_code="canceled")
 
-    def find_intent(self, payment_id: str) -> ProviderPayment | None:
+    def refund(self, payment: Payment, idempotency_key: str) -> ProviderUpdate:
+        ref = payment.provider_ref
+        if not ref:
+            raise InvalidPayloadError()
+        # Emulators may ignore Idempotency-Key: look for our refund before making one.
+        listed = self._call(self._client.v1.refunds.list, params={"payment_intent": ref})
+        refunds = [r for r in listed.data if (r.metadata or {}).get("key") == idempotency_key]
+        if not refunds:
+            refunds = [
+                self._call(
+                    self._client.v1.refunds.create,
+                    params={"payment_intent": ref, "metadata": {"key": idempotency_key}},
+                    options={"idempotency_key": idempotency_key},
+                )
+            ]
+        refund = refunds[0]
+        status = {
+            "succeeded": ProviderStatus.REFUNDED,
+            "failed": ProviderStatus.FAILED,
+            "canceled": ProviderStatus.FAILED,
+        }.get(str(refund.status), ProviderStatus.PROCESSING)
+        return ProviderUpdate(
+            PROVIDER, ref, status, int(refund.amount), str(refund.currency).upper(),
+            payment_id=payment.id,
+        )  # fmt: skip
+
+    def charge_saved(
+        self,
+        payment: Payment,
+        customer: str,
+        method_ref: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> ProviderUpdate:
+        """Charge a saved card without the owner; Stripe raises authentication_required
+        where an emulator may leave the intent in requires_action — both come back as
+        failed/authentication_required."""
+        params: Any = {
+            "amount": payment.amount_cents,
+            "currency": payment.currency.lower(),
+            "customer": customer,
+            "payment_method": method_ref,
+            "confirm": True,
+            "off_session": True,
+            "metadata": dict(metadata),
+            "payment_method_types": ["card"],
+        }
+        try:
+            intent = self._with_rate_limit_retries(
+                lambda: self._charge_client.v1.payment_intents.create(
+                    params=params, options={"idempotency_key": idempotency_key}
+                )
+            )
+        except stripe.CardError as exc:
+            return _declined(exc, payment)
+        except stripe.InvalidRequestError as exc:
+            # e.g. the saved card is gone at Stripe: no retry helps, the owner must act
+            return ProviderUpdate(
+                PROVIDER, None, ProviderStatus.FAILED, payment.amount_cents, payment.currency,
+                payment_id=payment.id, failure_code=exc.code or "invalid_request",
+            )  # fmt: skip
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+            raise ServiceUnavailableError() from exc
+        result = intent_update(intent)
+        if result.status == ProviderStatus.REQUIRES_ACTION:
+            return dataclasses.replace(
+                result, status=ProviderStatus.FAILED, failure_code="authentication_required"
+            )
+        return result
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderUpdate | None:
+        received = {name.lower(): value for name, value in headers.items()}
+        verify_signature(body, received.get("stripe-signature"), self._webhook_secret, self._now())
+        try:
+            event = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidPayloadError() from exc
+        if not isinstance(event, dict) or "type" not in event or "id" not in event:
+            raise InvalidPayloadError()
+        return webhook_update(event)
+
+    def _find(self, payment_id: str) -> ProviderUpdate | None:
         """The intent made for one of our payments, looked up by its metadata. Stripe's
         idempotency keys make this unnecessary there; an emulator without them needs it."""
         query = f"metadata['payment_id']:'{payment_id}'"
@@ -214,7 +341,7 @@ class StripeCardGateway:
             matches = self._list_matching(payment_id)  # no search API (an emulator)
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
             raise ServiceUnavailableError() from exc
-        return _to_payment(matches[0]) if matches else None
+        return intent_update(matches[0]) if matches else None
 
     def _list_matching(self, payment_id: str) -> list[Any]:
         listed = self._call(self._client.v1.payment_intents.list, params={"limit": 100})
@@ -223,17 +350,6 @@ class StripeCardGateway:
             for intent in listed.auto_paging_iter()
             if (intent.metadata or {}).get("payment_id") == payment_id
         ]
-
-    def get_intent(self, intent_id: str) -> ProviderPayment:
-        return _to_payment(self._call(self._client.v1.payment_intents.retrieve, intent_id))
-
-    def cancel_intent(self, intent_id: str) -> ProviderPayment:
-        try:
-            return _to_payment(self._client.v1.payment_intents.cancel(intent_id))
-        except stripe.InvalidRequestError:
-            return self.get_intent(intent_id)  # not cancelable any more: say what it is
-        except (stripe.APIConnectionError, stripe.APIError) as exc:
-            raise ServiceUnavailableError() from exc
 
     def _with_rate_limit_retries(self, call: Callable[[], Any]) -> Any:
         """Retries 429s with the same request (and so the same idempotency key): waits what
@@ -252,7 +368,15 @@ class StripeCardGateway:
                 self._sleep(wait + random.uniform(0, max(0.1, wait / 2)))
         raise AssertionError("unreachable")
 
-    # saved cards -------------------------------------------------------------------------
+    # CardVault ---------------------------------------------------------------------------
+    def ensure_customer(self, store_id: str, email: str, name: str) -> str:
+        customer = self._call(
+            self._client.v1.customers.create,
+            params={"email": email, "name": name, "metadata": {"store_id": store_id}},
+            options={"idempotency_key": f"cus-{store_id}"},
+        )
+        return str(customer.id)
+
     def create_setup_intent(self, customer: str, store_id: str) -> str:
         intent = self._call(
             self._client.v1.setup_intents.create,
@@ -309,60 +433,3 @@ class StripeCardGateway:
             pass  # already gone at Stripe
         except (stripe.APIConnectionError, stripe.APIError) as exc:
             raise ServiceUnavailableError() from exc
-
-    def charge_off_session(
-        self,
-        *,
-        customer: str,
-        method_id: str,
-        amount_cents: int,
-        currency: str,
-        metadata: Mapping[str, str],
-        idempotency_key: str,
-    ) -> ProviderPayment:
-        """Charge a saved card without the owner; Stripe raises authentication_required
-        where an emulator may leave the intent in requires_action — both come back as
-        failed/authentication_required."""
-        params: Any = {
-            "amount": amount_cents,
-            "currency": currency.lower(),
-            "customer": customer,
-            "payment_method": method_id,
-            "confirm": True,
-            "off_session": True,
-            "metadata": dict(metadata),
-            "payment_method_types": ["card"],
-        }
-        try:
-            intent = self._with_rate_limit_retries(
-                lambda: self._charge_client.v1.payment_intents.create(
-                    params=params, options={"idempotency_key": idempotency_key}
-                )
-            )
-        except stripe.CardError as exc:
-            return _declined(exc, amount_cents, currency, idempotency_key)
-        except stripe.InvalidRequestError as exc:
-            # e.g. the saved card is gone at Stripe: no retry helps, the owner must act
-            code = exc.code or "invalid_request"
-            ref = f"declined:{code}:{idempotency_key}"
-            return ProviderPayment(
-                ref, PaymentStatus.FAILED.value, amount_cents, currency, failure_code=code
-            )
-        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
-            raise ServiceUnavailableError() from exc
-        result = _to_payment(intent)
-        if result.status == PaymentStatus.REQUIRES_ACTION:
-            return dataclasses.replace(
-                result, status=PaymentStatus.FAILED.value, failure_code="authentication_required"
-            )
-        return result
-
-    def parse_webhook(self, body: bytes, signature_header: str | None) -> Any:
-        verify_signature(body, signature_header, self._webhook_secret, self._now())
-        try:
-            event = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise InvalidPayloadError() from exc
-        if not isinstance(event, dict) or "type" not in event or "id" not in event:
-            raise InvalidPayloadError()
-        return event

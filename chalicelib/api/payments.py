@@ -9,7 +9,7 @@ from chalice.app import Blueprint, Response
 from chalicelib.api import http, presenters
 from chalicelib.api.signed_in import signed_in
 from chalicelib.bootstrap import get_container
-from chalicelib.domain.errors import PayloadTooLargeError
+from chalicelib.domain.errors import InvalidRequestError, PayloadTooLargeError
 from chalicelib.services.invoices import today_in_berlin
 from chalicelib.services.ports import Principal
 
@@ -24,17 +24,26 @@ def start_payment(principal: Principal, invoice_id: str) -> Response:
         bp.current_request.raw_body, {"method": (str, True), "save_card": (bool, False)}
     )
     started = get_container().payments.start(
-        principal.store_id, invoice_id, body["method"], bool(body.get("save_card", False))
+        principal.store_id, [invoice_id], body["method"], bool(body.get("save_card", False))
     )
-    return http.json_response(
-        {
-            "payment_id": started.payment.id,
-            "provider": started.payment.provider,
-            "client_secret": started.client_secret,
-            "approve_url": started.approve_url,
-        },
-        status=201,
+    return http.json_response(presenters.payment_start(started), status=201)
+
+
+@bp.route("/payments", methods=["POST"], content_types=http.ACCEPTED_TYPES)
+@http.endpoint
+@signed_in(bp)
+def start_payment_for_invoices(principal: Principal) -> Response:
+    body = http.parse_json(
+        bp.current_request.raw_body,
+        {"method": (str, True), "invoice_ids": (list, True), "save_card": (bool, False)},
     )
+    invoice_ids = body["invoice_ids"]
+    if not all(isinstance(i, str) and 0 < len(i) <= 100 for i in invoice_ids):
+        raise InvalidRequestError("invoice_ids muss eine Liste von Rechnungs-IDs sein.")
+    started = get_container().payments.start(
+        principal.store_id, invoice_ids, body["method"], bool(body.get("save_card", False))
+    )
+    return http.json_response(presenters.payment_start(started), status=201)
 
 
 @bp.route("/payments/{payment_id}/card", methods=["POST"], content_types=http.ACCEPTED_TYPES)
@@ -132,16 +141,17 @@ def _raw_webhook_body() -> bytes:
 @bp.route("/webhooks/stripe", methods=["POST"], content_types=http.ACCEPTED_TYPES)
 @http.endpoint
 def stripe_webhook() -> Response:
-    body = _raw_webhook_body()
-    signature = bp.current_request.headers.get("stripe-signature")
-    get_container().webhooks.receive_stripe(body, signature)
-    return http.json_response({"received": True})
+    return _webhook("stripe")
 
 
 @bp.route("/webhooks/paypal", methods=["POST"], content_types=http.ACCEPTED_TYPES)
 @http.endpoint
 def paypal_webhook() -> Response:
+    return _webhook("paypal")
+
+
+def _webhook(provider: str) -> Response:
     body = _raw_webhook_body()
     headers = {k.lower(): v for k, v in bp.current_request.headers.items()}
-    get_container().webhooks.receive_paypal(headers, body)
+    get_container().webhooks.receive(provider, headers, body)
     return http.json_response({"received": True})

@@ -81,6 +81,7 @@ def payment(item: Payment) -> dict[str, Any]:
         "amount_cents": item.amount_cents,
         "currency": item.currency,
         "status": item.status.value,
+        "invoice_ids": list(item.invoice_ids),
         "failure_code": item.failure_code,
         "failure_message": failure_message(item.failure_code),
         "created_at": item.created_at,
@@ -103,4 +104,57 @@ def invoice_detail(invoice: Invoice, today: date) -> dict[str, Any]:
         for line in invoice.lines
     ]
     body["payments"] = [payment(p) for p in invoice.payments]
+    body["refunded_cents"] = invoice.refunded_cents
+    body["credited_cents"] = invoice.credited_cents
+    body["documents"] = documents(invoice)
+    body["tax_breakdown"] = tax_breakdown(invoice)
     return body
+
+
+def _percent_number(rate: Any) -> int | float:
+    return float(rate) if rate % 1 else int(rate)
+
+
+def tax_breakdown(invoice: Invoice) -> list[dict[str, Any]]:
+    """Net and VAT per rate, ascending by rate: the same figures (the same per-line
+    rounding) as the totals block of the PDF."""
+    return [
+        {"rate_percent": _percent_number(rate), "net_cents": net, "tax_cents": tax}
+        for rate, net, tax in invoice.totals.by_rate
+    ]
+
+
+def payment_start(started: Any) -> dict[str, Any]:
+    return {
+        "payment_id": started.payment.id,
+        "provider": started.payment.provider,
+        "client_secret": started.client_secret,
+        "approve_url": started.approve_url,
+    }
+
+
+def documents(invoice: Invoice) -> list[dict[str, Any]]:
+    """The invoice itself first, then every document issued for it whose PDF is stored."""
+    own = {
+        "id": invoice.id,
+        "kind": "invoice",
+        "number": invoice.number,
+        "issue_date": invoice.issue_date,
+        "gross_cents": invoice.totals.gross_cents,
+        "currency": invoice.currency,
+        "refers_to": None,
+    }
+    issued = [
+        {
+            "id": document.id,
+            "kind": document.kind.value,
+            "number": document.number,
+            "issue_date": document.issue_date,
+            "gross_cents": document.gross_cents,
+            "currency": document.currency,
+            "refers_to": {"invoice_id": invoice.id, "number": invoice.number},
+        }
+        for document in invoice.documents
+        if document.ready
+    ]
+    return [own, *issued]

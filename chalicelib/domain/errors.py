@@ -142,3 +142,10 @@ class NoPaymentMethodError(PortalError):
 class RouteNotFoundError(PortalError):
     code = "not_found"
     message = "Diese Adresse gibt es nicht."
+
+
+class DocumentNotFoundError(InvoiceNotFoundError):
+    """Answers like a missing invoice (404); another store's document looks the same."""
+
+    code = "document_not_found"
+    message = "Dokument nicht gefunden."

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
+from chalicelib.domain.documents import DocumentSummary
 from chalicelib.domain.money import CURRENCY, vat_cents
-from chalicelib.domain.payments import Payment
+from chalicelib.domain.payments import Payment, PaymentStatus
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -96,10 +97,22 @@ class Invoice:
     currency: str = CURRENCY
     active_payment_id: str | None = None
     payments: tuple[Payment, ...] = ()
+    documents: tuple[DocumentSummary, ...] = ()
 
     @property
     def totals(self) -> Totals:
         return compute_totals(self.lines)
+
+    @property
+    def refunded_cents(self) -> int:
+        """Money given back for this invoice: every payment settles each of its invoices in
+        full, so a refunded payment gave back this invoice's gross."""
+        refunded = sum(1 for p in self.payments if p.status == PaymentStatus.REFUNDED)
+        return refunded * self.totals.gross_cents
+
+    @property
+    def credited_cents(self) -> int:
+        return 0  # credit notes are documents of their own, not yet issued by the portal
 
     def is_overdue(self, today: date) -> bool:
         return list_group(self.status) == "open" and today > self.due_date

@@ -1,10 +1,12 @@
-"""Payments: one attempt to settle one invoice, and the provider updates that move it."""
+"""Payments: one attempt to settle one or more invoices, and the provider news that moves it."""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
 from datetime import datetime
+
+MAX_INVOICES_PER_PAYMENT = 24
 
 
 class PaymentStatus(enum.StrEnum):
@@ -13,29 +15,46 @@ class PaymentStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
+    REFUNDED = "refunded"
 
 
 OPEN_STATUSES = frozenset({PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION})
+SETTLED_WITHOUT_MONEY = frozenset({PaymentStatus.FAILED, PaymentStatus.CANCELED})
 
 
 def can_move(current: PaymentStatus, target: PaymentStatus) -> bool:
     """Forward only. Money that moved wins: a failed or canceled attempt may still turn
-    out succeeded (the provider is the truth), but nothing ever leaves `succeeded`."""
-    if current == target or current == PaymentStatus.SUCCEEDED:
+    out succeeded (the provider is the truth); a success can only be given back (refunded),
+    and a refund is final."""
+    if current == target or current == PaymentStatus.REFUNDED:
         return False
+    if current == PaymentStatus.SUCCEEDED:
+        return target == PaymentStatus.REFUNDED
     if current in OPEN_STATUSES:
-        return True
+        return target != PaymentStatus.REFUNDED
     return target == PaymentStatus.SUCCEEDED
+
+
+PAID_STAGE = "paid"
+REFUNDED_STAGE = "refunded"
+
+
+class PaymentKind(enum.StrEnum):
+    MANUAL = "manual"  # the owner pays in the portal
+    AUTOPAY = "autopay"  # the monthly charge of a saved card
 
 
 @dataclasses.dataclass(frozen=True)
 class Payment:
+    """One attempt to collect money. `invoice_ids` lists every invoice it settles (all or
+    none); `invoice_id` is the first of them."""
+
     id: str
     invoice_id: str
     store_id: str
-    provider: str  # "stripe" | "paypal"
-    method: str  # "card" | "paypal"
-    kind: str  # "manual" | "autopay"
+    provider: str
+    method: str
+    kind: str
     amount_cents: int
     currency: str
     status: PaymentStatus
@@ -44,25 +63,80 @@ class Payment:
     provider_ref: str | None = None
     approve_url: str | None = None
     failure_code: str | None = None
-    notified: bool = False
     save_card: bool = False
+    invoice_ids: tuple[str, ...] = ()
+    refund_due: bool = False  # money came for invoices that no longer needed it
+    followed_up: frozenset[str] = frozenset()  # stages whose mails and events went out
+
+    def __post_init__(self) -> None:
+        if not self.invoice_ids:
+            object.__setattr__(self, "invoice_ids", (self.invoice_id,))
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class ProviderStatus(enum.StrEnum):
+    """Where a payment stands at its provider, in the portal's words."""
+
+    AWAITING_PAYER = "awaiting_payer"  # created; the payer has not acted yet
+    PROCESSING = "processing"  # the provider is working on it
+    REQUIRES_ACTION = "requires_action"  # the payer must confirm (3-D Secure)
+    READY_TO_COLLECT = "ready_to_collect"  # approved by the payer; money moves when we collect
+    SUCCEEDED = "succeeded"  # money moved to us
+    FAILED = "failed"
+    CANCELED = "canceled"
+    REFUNDED = "refunded"  # money moved back to the payer
+
+    @property
+    def payment_status(self) -> PaymentStatus:
+        """The status of our payment while the provider says this."""
+        return _PAYMENT_STATUS[self]
+
+
+_PAYMENT_STATUS = {
+    ProviderStatus.AWAITING_PAYER: PaymentStatus.PENDING,
+    ProviderStatus.PROCESSING: PaymentStatus.PENDING,
+    ProviderStatus.REQUIRES_ACTION: PaymentStatus.REQUIRES_ACTION,
+    ProviderStatus.READY_TO_COLLECT: PaymentStatus.REQUIRES_ACTION,
+    ProviderStatus.SUCCEEDED: PaymentStatus.SUCCEEDED,
+    ProviderStatus.FAILED: PaymentStatus.FAILED,
+    ProviderStatus.CANCELED: PaymentStatus.CANCELED,
+    ProviderStatus.REFUNDED: PaymentStatus.REFUNDED,
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class ProviderUpdate:
-    """What a provider says about one payment, normalized (from a webhook or a read)."""
+    """What a provider says about one of our payments: from a webhook it sent (with its
+    event id) or from a call we made (start, read, collect, cancel, charge, refund)."""
 
     provider: str
-    event_id: str
-    event_type: str
-    payment_id: str | None
-    provider_ref: str
-    status: PaymentStatus
+    provider_ref: str | None
+    status: ProviderStatus
     amount_cents: int
     currency: str
+    payment_id: str | None = None
+    event_id: str | None = None
+    event_type: str | None = None
     invoice_id: str | None = None
     store_id: str | None = None
     failure_code: str | None = None
+    client_secret: str | None = None
+    approve_url: str | None = None
+    reusable_method: str | None = None  # a card the payer let us keep for later charges
+
+    @property
+    def moved_money(self) -> bool:
+        return self.status == ProviderStatus.SUCCEEDED
+
+    def key(self) -> str:
+        """Identifies this news for de-duplication: the provider's event id, or for our
+        own reads the state we saw."""
+        if self.event_id:
+            return self.event_id
+        return f"{self.provider}:{self.provider_ref}:{self.payment_id}:{self.status.value}"
 
 
 FAILURE_MESSAGES = {
@@ -75,10 +149,15 @@ FAILURE_MESSAGES = {
     "oder ist fehlgeschlagen. Die Rechnung ist weiter offen – du kannst es erneut versuchen.",
     "authentication_required": "Deine Bank verlangt eine Bestätigung (3-D Secure). Bitte "
     "bezahle die Rechnung im Portal.",
-    "paypal_canceled": "Du hast die Zahlung bei PayPal abgebrochen. Die Rechnung ist weiter offen.",
+    "payer_canceled": "Du hast die Zahlung abgebrochen. Die Rechnung ist weiter offen.",
     "instrument_declined": "PayPal hat die Zahlung abgelehnt. Bitte wähle bei PayPal eine andere "
     "Zahlungsquelle oder bezahle per Kreditkarte.",
     "canceled": "Die Zahlung wurde abgebrochen. Die Rechnung ist weiter offen.",
+    "abandoned": "Die Zahlung wurde nicht abgeschlossen und ist verfallen. Die Rechnung ist "
+    "weiter offen.",
+    "superseded": "Du hast eine andere Zahlung gestartet; diese wurde deshalb abgebrochen.",
+    "already_paid": "Die Rechnung war schon bezahlt; das Geld geht an dich zurück.",
+    "no_payment_method": "Es ist keine Karte hinterlegt.",
 }
 
 

@@ -57,7 +57,7 @@ class Store:
     open_items: tuple[OpenItem, ...] = ()
     autopay: bool = False
     created_at: datetime | None = None
-    stripe_customer_id: str | None = None
+    card_customer_id: str | None = None  # the store as a customer of the card vault
     payment_method: SavedCard | None = None
     closed_at: datetime | None = None
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import date, datetime, timedelta
 
+from chalicelib.domain.events import StoreAccessChanged
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
+from chalicelib.domain.payments import PaymentKind
 from chalicelib.domain.stores import OpenItem, Store
 from chalicelib.services import emails
 from chalicelib.services.ports import (
@@ -13,16 +15,17 @@ from chalicelib.services.ports import (
     ChargeQueue,
     ChargeRequest,
     Clock,
-    DomainEvent,
     EventPublisher,
     InvoiceRepository,
     Mailer,
     Metrics,
+    PaymentLedger,
     StoreRepository,
 )
+from chalicelib.services.settlement import Settlement
 
-PORTAL_SOURCE = "sides.portal"
-STALL_AFTER = timedelta(hours=12)
+STALL_AFTER = timedelta(hours=12)  # an automatic charge whose worker died
+ABANDONED_AFTER = timedelta(minutes=30)  # a payment the owner started and never finished
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +51,8 @@ class DunningService:
     mailer: Mailer
     clock: Clock
     portal_url: str
+    ledger: PaymentLedger
+    settlement: Settlement
     grace_days: int = 14
     metrics: Metrics = NO_METRICS
 
@@ -65,7 +70,7 @@ class DunningService:
             invoice = self.invoices.get(item.invoice_id)
             if invoice is None:
                 continue
-            stalled = self._stalled_charge(invoice)
+            stalled = self._unfinished_payment(invoice, item)
             if stalled is not None:
                 requests.append(stalled)
             elif invoice.status != InvoiceStatus.OPEN:
@@ -76,9 +81,9 @@ class DunningService:
                 )
                 due.append(item)
             elif today > item.due_date and item.reminded == 0:
-                self.mailer.send(
-                    emails.reminder_mail(store.billing_email, invoice, self._link(invoice))
-                )
+                # Reminders go exactly where the invoice mails go.
+                for address in emails.recipients(store):
+                    self.mailer.send(emails.reminder_mail(address, invoice, self._link(invoice)))
                 self.stores.update_open_item(store.id, dataclasses.replace(item, reminded=1))
                 reminded += 1
         if requests:
@@ -92,20 +97,25 @@ class DunningService:
         blocked = self._set_access(store, today)
         return DunningResult(retried, reminded, blocked)
 
-    def _stalled_charge(self, invoice: Invoice) -> ChargeRequest | None:
-        """An automatic charge whose worker died (its message dead-lettered) and left the
-        invoice in processing: hand it to the charge queue again, which resumes it."""
+    def _unfinished_payment(self, invoice: Invoice, item: OpenItem) -> ChargeRequest | None:
+        """Settles what was left unfinished: an automatic charge whose worker died goes
+        back to the charge queue (which resumes it); a payment the owner started and left
+        is settled from the provider's own state (applied if money moved, else cancelled)."""
         active = invoice.active_payment_id
         if invoice.status != InvoiceStatus.PROCESSING or not active:
             return None
-        if not active.startswith("pay_lic_") or not invoice.period:
+        payment = self.ledger.get(active)
+        if payment is None or not payment.is_open:
             return None
-        started = invoice.created_at
-        if started is not None and self.clock.now() - started < STALL_AFTER:
-            return None
-        return ChargeRequest(
-            invoice.store_id, invoice.id, invoice.period, int(active.rsplit("_", 1)[1])
-        )
+        age = self.clock.now() - payment.created_at
+        if payment.kind == PaymentKind.AUTOPAY and invoice.period:
+            if age < STALL_AFTER:
+                return None
+            return ChargeRequest(invoice.store_id, invoice.id, invoice.period, item.attempts + 1)
+        if age >= ABANDONED_AFTER:
+            self.settlement.reconcile(payment)
+            self.metrics.count("UnfinishedPaymentsSettled")
+        return None
 
     def _retry_due(self, store: Store, item: OpenItem, today: date) -> bool:
         return (
@@ -133,28 +143,14 @@ class DunningService:
                 if item.overdue_past(today, self.grace_days)
                 and (invoice := self.invoices.get(item.invoice_id)) is not None
             ]
-            self.mailer.send(
-                emails.blocked_mail(store.billing_email, store.name, overdue, self._home())
-            )
+            for address in emails.recipients(store):
+                self.mailer.send(emails.blocked_mail(address, store.name, overdue, self._home()))
             return 1
         return 0
 
     def _announce(self, store_id: str, status: str, now: datetime) -> None:
         reason = "overdue_invoices" if status == "blocked" else "no_overdue_invoices"
-        self.publisher.publish(
-            [
-                DomainEvent(
-                    "StoreAccessChanged",
-                    {
-                        "store_id": store_id,
-                        "status": status,
-                        "reason": reason,
-                        "changed_at": now.isoformat(),
-                    },
-                )
-            ],
-            source=PORTAL_SOURCE,
-        )
+        self.publisher.publish([StoreAccessChanged(store_id, status, reason, now).to_event()])
 
     def _link(self, invoice: Invoice) -> str:
         return f"{self.portal_url}/#/rechnungen/{invoice.id}"

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chalicelib.services.ports import Mail
+from chalicelib.domain.stores import Store, normalize_email
+from chalicelib.domain.validation import validate_email
+from chalicelib.services.ports import Attachment, Mail
 
 BERLIN = ZoneInfo("Europe/Berlin")
+PDF = "application/pdf"
+
+
+def recipients(store: Store) -> tuple[str, ...]:
+    """Where a store's documents, reminders and lock notices go: its billing address,
+    and only if it is one valid address (never a list someone typed into the field)."""
+    address = normalize_email(store.billing_email)
+    return () if validate_email(address) else (address,)
+
+
+def pdf_attachment(filename: str, body: bytes) -> Attachment:
+    return Attachment(filename=filename, content_type=PDF, body=body)
 
 
 def _local(moment: datetime) -> str:
@@ -51,7 +66,13 @@ def support_confirmation_mail(to: str, subject: str, message: str) -> Mail:
     return Mail(to=to, subject=f"Deine Anfrage: {subject}", text=text)
 
 
-def receipt_mail(to: str, invoice: Any, amount_cents: int, paid_at: datetime) -> Mail:
+def receipt_mail(
+    to: str,
+    invoice: Any,
+    amount_cents: int,
+    paid_at: datetime,
+    attachments: Sequence[Attachment] = (),
+) -> Mail:
     from chalicelib.domain.money import format_eur
 
     text = (
@@ -62,7 +83,12 @@ def receipt_mail(to: str, invoice: Any, amount_cents: int, paid_at: datetime) ->
         "Du findest sie jederzeit im Kundenportal.\n\n"
         "Viele Grüße\ndein SIDES Team\n"
     )
-    return Mail(to=to, subject=f"Zahlung erhalten – Rechnung {invoice.number}", text=text)
+    return Mail(
+        to=to,
+        subject=f"Zahlung erhalten – Rechnung {invoice.number}",
+        text=text,
+        attachments=tuple(attachments),
+    )
 
 
 def _amount(invoice: Any) -> str:
@@ -75,17 +101,49 @@ def _date(day: Any) -> str:
     return str(day.strftime("%d.%m.%Y"))
 
 
-def invoice_mail(to: str, invoice: Any, link: str) -> Mail:
-    text = (
-        "Hallo,\n\n"
-        f"deine Rechnung {invoice.number} über {_amount(invoice)} ist da "
-        f"(fällig am {_date(invoice.due_date)}).\n\n"
-        "Du kannst sie hier ansehen, als PDF laden und per Kreditkarte oder PayPal "
-        f"bezahlen:\n{link}\n\n"
-        "Tipp: Wenn du im Portal eine Karte hinterlegst, buchen wir die Lizenzgebühr künftig "
-        "automatisch ab.\n\nViele Grüße\ndein SIDES Team\n"
+def invoice_mail(
+    to: str,
+    invoice: Any,
+    link: str,
+    pdf: bytes | None = None,
+    charged_automatically: bool = False,
+) -> Mail:
+    """The invoice itself; with `pdf` it is attached (the document the owner keeps)."""
+    status = str(getattr(invoice.status, "value", invoice.status))
+    attached = "Die Rechnung findest du als PDF im Anhang. " if pdf is not None else ""
+    if status == "void":
+        middle = (
+            f"hier noch einmal die Rechnung {invoice.number} über {_amount(invoice)} für deine "
+            f"Unterlagen. Sie ist storniert, du musst sie nicht bezahlen.\n\n{attached}"
+            f"Im Kundenportal:\n{link}\n\n"
+        )
+    elif status == "paid":
+        middle = (
+            f"hier noch einmal deine Rechnung {invoice.number} über {_amount(invoice)} für "
+            f"deine Unterlagen. Sie ist bereits bezahlt – danke!\n\n{attached}"
+            f"Im Kundenportal:\n{link}\n\n"
+        )
+    elif charged_automatically:
+        middle = (
+            f"deine Rechnung {invoice.number} über {_amount(invoice)} ist da. Du hast die "
+            "automatische Zahlung eingeschaltet: Wir buchen den Betrag von deiner "
+            f"hinterlegten Karte ab, du musst nichts tun.\n\n{attached}"
+            f"Im Kundenportal:\n{link}\n\n"
+        )
+    else:
+        middle = (
+            f"deine Rechnung {invoice.number} über {_amount(invoice)} ist da "
+            f"(fällig am {_date(invoice.due_date)}).\n\n{attached}"
+            "Du kannst sie hier ansehen und per Kreditkarte oder PayPal "
+            f"bezahlen:\n{link}\n\n"
+            "Tipp: Wenn du im Portal eine Karte hinterlegst, buchen wir die Lizenzgebühr "
+            "künftig automatisch ab.\n\n"
+        )
+    text = f"Hallo,\n\n{middle}Viele Grüße\ndein SIDES Team\n"
+    attachments = (pdf_attachment(str(invoice.pdf_filename), pdf),) if pdf is not None else ()
+    return Mail(
+        to=to, subject=f"Deine Rechnung {invoice.number}", text=text, attachments=attachments
     )
-    return Mail(to=to, subject=f"Deine Rechnung {invoice.number}", text=text)
 
 
 def authenticate_mail(to: str, invoice: Any, link: str) -> Mail:
@@ -155,3 +213,63 @@ def blocked_mail(to: str, store_name: str, overdue: list[Any], link: str) -> Mai
         "Viele Grüße\ndein SIDES Team\n"
     )
     return Mail(to=to, subject="Deine Kasse ist gesperrt – so schaltest du sie frei", text=text)
+
+
+def payment_receipt_mail(
+    to: str,
+    numbers: Sequence[str],
+    amount_cents: int,
+    paid_at: datetime,
+    receipt_number: str,
+    autopay: bool,
+    attachments: Sequence[Attachment] = (),
+) -> Mail:
+    """The confirmation of one successful payment (one or several invoices)."""
+    from chalicelib.domain.money import format_eur
+
+    what = (
+        f"die Rechnung {numbers[0]}"
+        if len(numbers) == 1
+        else "die Rechnungen " + ", ".join(numbers)
+    )
+    autopay_line = (
+        "Die monatliche Lizenz buchen wir automatisch von deiner gespeicherten Karte ab.\n\n"
+        if autopay
+        else ""
+    )
+    text = (
+        "Hallo,\n\n"
+        f"danke für deine Zahlung von {format_eur(amount_cents)} für {what}. Sie ist am "
+        f"{_local(paid_at)} bei uns eingegangen; damit ist alles bezahlt.\n\n"
+        f"Die Zahlungsbestätigung {receipt_number} hängt als PDF an und liegt im Kundenportal "
+        "bei der Rechnung.\n\n"
+        f"{autopay_line}"
+        "Viele Grüße\ndein SIDES Team\n"
+    )
+    subject = (
+        f"Zahlung erhalten – Rechnung {numbers[0]}"
+        if len(numbers) == 1
+        else f"Zahlung erhalten – {len(numbers)} Rechnungen"
+    )
+    return Mail(to=to, subject=subject, text=text, attachments=tuple(attachments))
+
+
+def refund_mail(to: str, numbers: Sequence[str], amount_cents: int, reason: str) -> Mail:
+    """Money that came for invoices that were already settled went back to the payer."""
+    from chalicelib.domain.money import format_eur
+
+    what = (
+        f"die Rechnung {numbers[0]}"
+        if len(numbers) == 1
+        else "die Rechnungen " + ", ".join(numbers)
+    )
+    text = (
+        "Hallo,\n\n"
+        f"für {what} ist eine Zahlung von {format_eur(amount_cents)} bei uns eingegangen, "
+        f"{reason}. Wir haben dir den Betrag deshalb vollständig erstattet; er kommt auf "
+        "demselben Weg zu dir zurück, auf dem du bezahlt hast (je nach Bank in wenigen Tagen).\n\n"
+        "Du musst nichts weiter tun. Den Stand deiner Rechnungen siehst du jederzeit im "
+        "Kundenportal.\n\n"
+        "Viele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(to=to, subject=f"Erstattung über {format_eur(amount_cents)}", text=text)

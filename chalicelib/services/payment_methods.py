@@ -10,13 +10,13 @@ from chalicelib.domain.errors import (
     StoreNotFoundError,
 )
 from chalicelib.domain.stores import Store
-from chalicelib.services.ports import CardGateway, StoreRepository
+from chalicelib.services.ports import CardVault, StoreRepository
 
 
 @dataclasses.dataclass(frozen=True)
 class PaymentMethodService:
     stores: StoreRepository
-    cards: CardGateway
+    cards: CardVault
 
     def _store(self, store_id: str) -> Store:
         store = self.stores.get(store_id)
@@ -25,10 +25,13 @@ class PaymentMethodService:
         return store
 
     def customer_of(self, store: Store) -> str:
-        if store.stripe_customer_id:
-            return store.stripe_customer_id
+        if store.card_customer_id:
+            return store.card_customer_id
         created = self.cards.ensure_customer(store.id, store.billing_email, store.name)
         return self.stores.set_customer_id(store.id, created)
+
+    def customer_of_id(self, store_id: str) -> str:
+        return self.customer_of(self._store(store_id))
 
     def start_setup(self, store_id: str) -> str:
         store = self._store(store_id)
@@ -37,7 +40,7 @@ class PaymentMethodService:
     def confirm_setup(self, store_id: str, setup_intent_id: str) -> Store:
         store = self._store(store_id)
         customer = self.customer_of(store)
-        # Only Stripe's word counts: the browser's "it worked" is never enough.
+        # Only the vault's word counts: the browser's "it worked" is never enough.
         method_id = self.cards.succeeded_setup(setup_intent_id, customer)
         if method_id is None:
             raise SetupNotSucceededError()
@@ -45,17 +48,20 @@ class PaymentMethodService:
         return self._store(store_id)
 
     def save(self, store: Store, method_id: str) -> None:
+        """Keeps the card for the monthly charge: saving a card means paying automatically
+        (the owner can switch autopay off again)."""
         customer = self.customer_of(store)
         previous = store.payment_method
         self.stores.set_payment_method(store.id, self.cards.card_details(customer, method_id))
+        self.stores.set_autopay(store.id, True)
         if previous is not None and previous.id != method_id:
             self.cards.remove_card(customer, previous.id)
 
     def remove(self, store_id: str) -> Store:
         store = self._store(store_id)
         if store.payment_method is not None:
-            # Forget it here first: a crash in between leaves an unused card at Stripe,
-            # never a saved card that Stripe no longer knows.
+            # Forget it here first: a crash in between leaves an unused card at the vault,
+            # never a saved card that the vault no longer knows.
             self.stores.set_payment_method(store.id, None)
             self.cards.remove_card(self.customer_of(store), store.payment_method.id)
         return self._store(store_id)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any, Protocol
 
+from chalicelib.domain.documents import Document
+from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.invitations import Invitation
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
-from chalicelib.domain.payments import Payment, PaymentStatus
+from chalicelib.domain.payments import Payment, PaymentStatus, ProviderUpdate
 from chalicelib.domain.stores import OpenItem, SavedCard, Store
 from chalicelib.domain.supplier import Supplier
 
@@ -59,6 +62,9 @@ class TokenVerifier(Protocol):
     def verify(self, token: str) -> str:
         """Return the user's sub of a valid access token; raise UnauthorizedError otherwise."""
 
+    def issued_at(self, token: str) -> int:
+        """When a token that verify() accepted was issued (epoch seconds, its iat)."""
+
 
 class StoreRepository(Protocol):
     def get(self, store_id: str) -> Store | None: ...
@@ -83,14 +89,36 @@ class StoreRepository(Protocol):
         """Update dunning fields of an unsettled invoice; False once it is settled."""
 
     def set_customer_id(self, store_id: str, customer_id: str) -> str:
-        """Remember the store's Stripe customer once; return the one that is kept."""
+        """Remember the store's customer at the card vault once; return the one that is kept."""
 
     def set_access(self, store_id: str, status: str, now: datetime) -> bool:
         """Set active/blocked; return False if it already had that status."""
 
+    def update_details(self, store: Store, new_email: str | None) -> None:
+        """Write name, address and VAT ID of `store`; with new_email also move the
+        one-address-one-store claim to it in the same transaction (EmailInUseError if the
+        address belongs to another store, ConflictError if the store changed meanwhile)."""
+
+    def invited(self, store_id: str) -> bool:
+        """Whether an invitation to the portal was ever sent for this store."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """A user's membership: its store and when it last signed out (epoch seconds)."""
+
+    store_id: str
+    signed_out_at: int | None = None
+
 
 class MembershipRepository(Protocol):
     def store_of(self, user_sub: str) -> str | None: ...
+
+    def member(self, user_sub: str) -> Member | None:
+        """The membership in one read (the signed-in read path's only membership call)."""
+
+    def sign_out(self, user_sub: str, at: int) -> None:
+        """Tokens of this user issued before `at` (epoch seconds) are no longer accepted."""
 
     def add(self, user_sub: str, store_id: str, email: str) -> None: ...
 
@@ -135,7 +163,11 @@ class InvoiceRepository(Protocol):
 
 
 class DocumentStore(Protocol):
-    def put_pdf(self, key: str, body: bytes) -> None: ...
+    def put_pdf(self, key: str, body: bytes, retain_until: date | None = None) -> None:
+        """Archive a PDF, locked (object lock) until `retain_until`; without it, until the
+        retention end of a document issued today (see domain.archive)."""
+
+    def get_pdf(self, key: str) -> bytes: ...
 
     def presigned_download(self, key: str, filename: str, expires_in: int) -> str: ...
 
@@ -145,10 +177,18 @@ class PdfRenderer(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    body: bytes
+
+
+@dataclasses.dataclass(frozen=True)
 class Mail:
     to: str
     subject: str
     text: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 class Mailer(Protocol):
@@ -182,106 +222,86 @@ class Secrets(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
-class ProviderPayment:
-    """A provider's view of one payment attempt, normalized.
+class PaymentRequest:
+    """Everything a provider needs to start collecting one payment."""
 
-    status: "pending" | "requires_action" | "succeeded" | "failed" | "canceled"
-    (PayPal: CREATED/SAVED/PAYER_ACTION_REQUIRED → pending, APPROVED → requires_action
-    (approved, capture still to do), COMPLETED → succeeded, VOIDED → canceled,
-    capture DECLINED/DENIED → failed.)
-    """
-
-    provider_ref: str
-    status: str
+    payment_id: str
     amount_cents: int
     currency: str
-    client_secret: str | None = None
-    approve_url: str | None = None
-    failure_code: str | None = None
-    custom_id: str | None = None
-    capture_id: str | None = None
-    payment_method_id: str | None = None
+    description: str  # what the payer sees at the provider, e.g. "Rechnung RE-2026-000123"
+    reference: str  # our invoice number(s), for the provider's invoice field
+    metadata: Mapping[str, str]  # payment, store and invoice ids, echoed in the provider's news
+    return_url: str  # where the payer comes back to after approving at the provider
+    cancel_url: str  # … and after cancelling there
+    customer: Callable[[], str]  # the payer at the card vault, created on first need
 
 
-class PayPalGateway(Protocol):
-    """PayPal REST (OAuth2 client credentials, Orders v2, webhook verification)."""
+class PaymentProvider(Protocol):
+    """One way to collect money (a card network, a wallet, a bank). Every provider speaks
+    in ProviderUpdates; no caller ever needs to know which provider it talks to."""
 
-    def create_order(
+    name: str
+
+    def start(self, request: PaymentRequest) -> ProviderUpdate:
+        """Create the provider's side of a payment, idempotently for one payment id; the
+        update carries what the browser needs (client secret or approval URL)."""
+
+    def read(self, payment: Payment) -> ProviderUpdate | None:
+        """The provider's current state of our payment (found by its reference, or by our
+        payment id where the reference was lost); None if the provider knows nothing."""
+
+    def collect(self, payment: Payment, details: Mapping[str, str]) -> ProviderUpdate:
+        """Make the money move: confirm with the payer's details or capture an approved
+        payment. Callers hold a claim on the payment first."""
+
+    def cancel(self, payment: Payment) -> ProviderUpdate:
+        """Make sure no money can move any more where the provider allows it, and say what
+        the payment is now (it may have succeeded after all)."""
+
+    def refund(self, payment: Payment, idempotency_key: str) -> ProviderUpdate:
+        """Give a succeeded payment back in full; the key makes repeats a no-op."""
+
+    def charge_saved(
         self,
-        *,
-        payment_id: str,
-        invoice_number: str,
-        amount_cents: int,
-        currency: str,
-        return_url: str,
-        cancel_url: str,
-    ) -> ProviderPayment:
-        """Create a CAPTURE order; `PayPal-Request-Id` is derived from payment_id and
-        custom_id is payment_id, so a retry returns the same order."""
-
-    def get_order(self, order_id: str) -> ProviderPayment: ...
-
-    def capture_order(self, order_id: str, request_id: str) -> ProviderPayment:
-        """Capture an approved order; the same request_id captures at most once."""
-
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
-        """Ask PayPal's verify-webhook-signature API; False on FAILURE or missing headers."""
-
-
-class CardGateway(Protocol):
-    """Stripe: customers, PaymentIntents and webhook signatures."""
-
-    def ensure_customer(self, store_id: str, email: str, name: str) -> str:
-        """The store's Stripe customer id (created once, idempotently)."""
-
-    def create_intent(
-        self,
-        *,
-        payment_id: str,
-        amount_cents: int,
-        currency: str,
+        payment: Payment,
         customer: str,
+        method_ref: str,
         metadata: Mapping[str, str],
         idempotency_key: str,
-    ) -> ProviderPayment: ...
+    ) -> ProviderUpdate:
+        """Charge a saved method without the payer present; declines come back as a
+        failed update (never raised)."""
 
-    def attach_card_and_confirm(
-        self, intent_id: str, customer: str, token: str, idempotency_key: str
-    ) -> ProviderPayment:
-        """Store the tokenized card on the customer, put it on the intent and confirm."""
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderUpdate | None:
+        """Verify one webhook delivery and normalize it; None for news we do not act on.
+        InvalidSignatureError / InvalidPayloadError for forged or malformed deliveries."""
 
-    def get_intent(self, intent_id: str) -> ProviderPayment: ...
 
-    def find_intent(self, payment_id: str) -> ProviderPayment | None:
-        """The intent created for one of our payments (by metadata), if any."""
+class CardVault(Protocol):
+    """Cards the owner keeps with the provider for the monthly charge (never with us)."""
 
-    def cancel_intent(self, intent_id: str) -> ProviderPayment: ...
+    def ensure_customer(self, store_id: str, email: str, name: str) -> str:
+        """The store's customer at the vault (created once, idempotently)."""
 
     def create_setup_intent(self, customer: str, store_id: str) -> str:
-        """A SetupIntent (usage off_session) for saving a card; returns its client secret."""
+        """Start saving a card for charges without the owner; returns the client secret."""
 
     def succeeded_setup(self, setup_intent_id: str, customer: str) -> str | None:
-        """The payment method of this customer's succeeded SetupIntent, else None."""
+        """The card of this customer's succeeded setup, else None."""
 
     def card_details(self, customer: str, method_id: str) -> SavedCard: ...
 
     def remove_card(self, customer: str, method_id: str) -> None: ...
 
-    def charge_off_session(
-        self,
-        *,
-        customer: str,
-        method_id: str,
-        amount_cents: int,
-        currency: str,
-        metadata: Mapping[str, str],
-        idempotency_key: str,
-    ) -> ProviderPayment:
-        """Charge a saved card without the owner present (confirm=true, off_session=true)."""
 
-    def parse_webhook(self, body: bytes, signature_header: str | None) -> Any:
-        """Verify the Stripe-Signature and return the event dict; InvalidSignatureError
-        or InvalidPayloadError otherwise."""
+class CardProvider(PaymentProvider, CardVault, Protocol):
+    """A provider that also keeps cards for later charges."""
+
+
+class SettleOutcome(enum.StrEnum):
+    APPLIED = "applied"  # the payment succeeded and paid every one of its invoices
+    ALREADY = "already"  # this success was recorded before
+    UNWANTED = "unwanted"  # money came for invoices that no longer need it: refund it
 
 
 class PaymentLedger(Protocol):
@@ -292,8 +312,8 @@ class PaymentLedger(Protocol):
     def list_for_invoice(self, invoice_id: str) -> list[Payment]: ...
 
     def open(self, payment: Payment) -> None:
-        """Write the payment and move its invoice open → processing (active payment set);
-        raise InvoiceNotPayableError if the invoice is not open."""
+        """Write the payment and move every one of its invoices open → processing (this
+        payment current) in one transaction; InvoiceNotPayableError if one is not open."""
 
     def set_provider_ref(self, payment_id: str, ref: str, approve_url: str | None) -> Payment:
         """Remember the provider's id once; a second, different ref is refused (ConflictError)."""
@@ -301,29 +321,73 @@ class PaymentLedger(Protocol):
     def mark(self, payment: Payment, status: PaymentStatus, now: datetime) -> Payment:
         """Move a payment between open statuses (pending ↔ requires_action)."""
 
-    def settle_success(self, payment: Payment, now: datetime) -> bool:
-        """Payment → succeeded and its invoice → paid (store balance updated) in one
-        transaction; False if it already was."""
+    def claim(self, payment: Payment, now: datetime) -> bool:
+        """The right to move money: holds only while the payment is open and is the current
+        payment of every one of its invoices, each still being paid (processing)."""
+
+    def settle_success(self, payment: Payment, now: datetime) -> SettleOutcome:
+        """Payment → succeeded and all its invoices → paid (store balance updated) in one
+        transaction. If any invoice is no longer payable, none moves: the payment is
+        recorded succeeded with a refund due."""
 
     def settle_failure(
         self, payment: Payment, status: PaymentStatus, failure_code: str | None, now: datetime
     ) -> bool:
-        """Payment → failed/canceled and, if it was the invoice's active payment,
-        invoice processing → open; False if nothing changed."""
+        """Payment → failed/canceled and each invoice it was current for back to open;
+        False if nothing changed."""
 
-    def mark_notified(self, payment_id: str) -> bool:
-        """Remember that the follow-ups of a success ran; False if already remembered."""
+    def release(
+        self,
+        payment: Payment,
+        invoice_id: str,
+        status: PaymentStatus,
+        failure_code: str | None,
+        now: datetime,
+    ) -> None:
+        """Give one invoice back to open if this (settled) payment is still its current
+        one: finishes a settle_failure that a crash interrupted."""
+
+    def mark_refunded(self, payment: Payment, now: datetime) -> bool:
+        """A succeeded payment whose money went back: → refunded; False if already."""
+
+    def claim_follow_up(self, payment_id: str, stage: str, now: datetime) -> bool:
+        """A short lease on sending the follow-ups of one stage ("paid", "refunded") of a
+        payment, so parallel deliveries do not both send; False if done or leased."""
+
+    def mark_followed_up(self, payment_id: str, stage: str) -> bool:
+        """Remember that the follow-ups of a stage ran; False if already remembered."""
 
 
-@dataclasses.dataclass(frozen=True)
-class DomainEvent:
-    detail_type: str
-    detail: dict[str, Any]
+class ReceiptRenderer(Protocol):
+    def __call__(
+        self,
+        document: Document,
+        payment: Payment,
+        invoices: Sequence[Invoice],
+        store: Store,
+        supplier: Supplier,
+    ) -> bytes: ...
+
+
+class DocumentRepository(Protocol):
+    """Documents issued for invoices (receipts, corrections), numbered gap-free per kind
+    and year, and listed on the invoices they belong to."""
+
+    def get(self, document_id: str) -> Document | None: ...
+
+    def add_numbered(self, document: Document) -> Document:
+        """Take the next number of the document's kind and year and store the document
+        (listed on its invoices) in one transaction; if a document with this id exists,
+        return that one unchanged."""
+
+    def mark_ready(self, document: Document) -> None:
+        """Its PDF is stored: from now on the owner sees it."""
 
 
 class EventPublisher(Protocol):
-    def publish(self, events: Sequence[DomainEvent], source: str) -> None:
-        """Put events on the bus; raise ServiceUnavailableError unless every entry landed."""
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Put events on the bus (each with its own source); raise ServiceUnavailableError
+        unless every entry landed."""
 
 
 class ProcessedEvents(Protocol):

@@ -1,4 +1,5 @@
-"""Applies provider payment events from the bus (via SQS) exactly once in effect."""
+"""Applies provider payment news from the bus (via SQS) exactly once in effect, then sends
+the follow-ups (events for the till, unlock, receipt, mails) of the payment it concerns."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.bootstrap import get_container
-from chalicelib.domain.payments import PaymentStatus, ProviderUpdate
+from chalicelib.domain.events import PaymentProviderEvent
+from chalicelib.domain.payments import ProviderUpdate
 
 logger = Logger(service="payment-events")
 # Off outside Lambda (no X-Ray daemon there); on in AWS, where the template enables tracing.
@@ -24,22 +26,24 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def to_update(record: SQSRecord) -> ProviderUpdate:
     envelope = json.loads(record.body)
-    detail: dict[str, Any] = dict(envelope["detail"])
-    detail["status"] = PaymentStatus(detail["status"])
-    return ProviderUpdate(**detail)
+    return PaymentProviderEvent.from_detail(dict(envelope["detail"])).update
 
 
 def record_handler(record: SQSRecord) -> None:
     update = to_update(record)
-    logger.append_keys(event_id=update.event_id, payment_id=update.payment_id)
+    key = update.key()
+    logger.append_keys(event_id=key, payment_id=update.payment_id)
     container = get_container()
-    if container.processed_events.seen(update.event_id):
+    if container.processed_events.seen(key):
         logger.info("duplicate provider event skipped")
         return
-    container.payments.apply(update)
-    # Remembered only after the books changed: a crash before this line replays the event,
-    # and apply() converges because every write checks the state it leaves.
-    container.processed_events.remember(update.event_id, container.clock.now())
+    payment = container.settlement.apply(update)
+    if payment is not None:
+        container.follow_ups.run(payment.id)
+    # Remembered only after the books changed and the follow-ups ran: a crash before this
+    # line replays the event, and every step converges because each write checks the state
+    # it leaves and each follow-up stage is marked once done.
+    container.processed_events.remember(key, container.clock.now())
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -180,7 +180,7 @@ def test_lost_provider_response_is_recovered_by_complete(api, container, shop, p
         "sk_test_local_portal", base_addresses={"api": providers["stripe_url"]}
     )
     # The charge went through at Stripe, but our side never heard the answer.
-    customer = container.stores.get(shop["store_id"]).stripe_customer_id
+    customer = container.stores.get(shop["store_id"]).card_customer_id
     token = card_token(providers["stripe_url"], "4242424242424242")
     card = client.v1.customers.payment_sources.create(customer, params={"source": token})
     client.v1.payment_intents.update(payment.provider_ref, params={"payment_method": card.id})

@@ -1,0 +1,39 @@
+"""What an owner may read of the documents issued for their invoices (receipts, corrections)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from chalicelib.domain.documents import Document
+from chalicelib.domain.errors import DocumentNotFoundError
+from chalicelib.services.ports import DocumentRepository, DocumentStore
+
+PDF_LINK_SECONDS = 300
+
+
+@dataclasses.dataclass(frozen=True)
+class DocumentLink:
+    url: str
+    expires_in: int
+    filename: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DocumentReader:
+    documents: DocumentRepository
+    files: DocumentStore
+
+    def get(self, store_id: str, document_id: str) -> Document:
+        document = self.documents.get(document_id)
+        # Another store's document, and one whose PDF is not stored yet, answer exactly
+        # like one that does not exist.
+        if document is None or document.store_id != store_id or not document.ready:
+            raise DocumentNotFoundError()
+        return document
+
+    def pdf_link(self, store_id: str, document_id: str) -> DocumentLink:
+        document = self.get(store_id, document_id)
+        url = self.files.presigned_download(
+            document.pdf_key, document.pdf_filename, PDF_LINK_SECONDS
+        )
+        return DocumentLink(url, PDF_LINK_SECONDS, document.pdf_filename)
