@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -44,3 +45,48 @@ def wait_for_mail(
 def badge(page: Page) -> Any:
     """The status badge of the invoice on its detail page (the only one there: strict)."""
     return page.get_by_test_id("invoice-status")
+
+
+# ---------------------------------------------------------------------------------------------
+# Accessibility: axe-core (installed by `make test` from the npm registry) on the live page
+
+AXE_FILE = Path(__file__).resolve().parents[2] / ".local" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+_axe_source: list[str] = []
+
+# The card field is the payment provider's widget (an iframe from Stripe in production; the
+# local stand-in draws its own inputs there), not our markup.
+AXE_EXCLUDE = ['[data-testid$="card-element"] > *']
+
+_RUN_AXE = """async (exclude) => {
+  const result = await window.axe.run({ exclude: exclude.map((s) => [s]) }, {
+    resultTypes: ['violations'],
+  });
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')} – ${n.failureSummary}`),
+    }));
+}"""
+
+
+def expect_accessible(page: Page, where: str) -> None:
+    """axe-core on the page as it is now: no violation of impact serious or critical."""
+    if not _axe_source:
+        if not AXE_FILE.exists():
+            pytest.fail(
+                f"axe-core fehlt ({AXE_FILE}); `make axe` (Teil von `make test`) installiert es.",
+                pytrace=False,
+            )
+        _axe_source.append(AXE_FILE.read_text(encoding="utf-8"))
+    page.wait_for_load_state("networkidle")
+    # Evaluated through the browser's debugging protocol: the page's CSP (no inline script)
+    # stays in force for everything else.
+    if page.evaluate("typeof window.axe") != "object":
+        page.evaluate(_axe_source[0])
+    violations = page.evaluate(_RUN_AXE, AXE_EXCLUDE)
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    assert not violations, f"axe ({where}, {width} px): " + "\n".join(
+        f"{v['impact']} {v['id']}: {v['help']}\n    " + "\n    ".join(v["nodes"])
+        for v in violations
+    )
