@@ -2,11 +2,21 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import account, auth, documents, edge, http, observability, payments, public
+from chalicelib.api import (
+    account,
+    auth,
+    documents,
+    edge,
+    http,
+    observability,
+    openapi,
+    payments,
+    public,
+)
 
 app = Chalice(app_name="sides-portal")
 
-for blueprint in (public.bp, auth.bp, account.bp, payments.bp, documents.bp):
+for blueprint in (public.bp, auth.bp, account.bp, payments.bp, documents.bp, openapi.bp):
     app.register_blueprint(blueprint, url_prefix="/api")
 
 app.register_middleware(http.contract_errors, "http")

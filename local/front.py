@@ -1,4 +1,10 @@
-"""The local CloudFront stand-in: serves web/ at / and forwards /api/* to the API."""
+"""The local CloudFront stand-in: serves web/ at / and forwards /api/* to the API.
+
+Like the distribution in AWS it adds the origin secret and the viewer's address to every
+request it forwards, after removing whatever a client sent under those names (in any case),
+and it answers every request itself when the API cannot: 405 for methods it does not
+forward, 400 for a malformed request, 502 when the API is down and 504 when it is slow.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,40 @@ import mimetypes
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host"}
-NOT_FOUND = json.dumps(
-    {"error": {"code": "not_found", "message": "Diese Adresse gibt es nicht."}}
-).encode()
+# Set by the distribution only; a client's own values never reach the API.
+ORIGIN_HEADER = "X-Origin-Verify"
+VIEWER_ADDRESS = "CloudFront-Viewer-Address"
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
+MAX_BODY_BYTES = 64 * 1024
+# API Gateway gives up on an integration after 29 s, CloudFront on its origin after 30 s.
+API_TIMEOUT_S = 30.0
+# A client that announces more body than it sends is not waited for longer than this.
+CLIENT_TIMEOUT_S = 15.0
+
+
+def _error(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+NOT_FOUND = _error("not_found", "Diese Adresse gibt es nicht.")
+METHOD_NOT_ALLOWED = _error("method_not_allowed", "Diese Methode wird hier nicht unterstützt.")
+BAD_REQUEST = _error("invalid_request", "Die Anfrage ist ungültig.")
+TOO_LARGE = _error("payload_too_large", "Die Anfrage ist zu groß.")
+BAD_GATEWAY = _error(
+    "bad_gateway", "Der Dienst ist gerade nicht erreichbar. Bitte versuche es gleich noch einmal."
+)
+GATEWAY_TIMEOUT = _error(
+    "gateway_timeout", "Der Dienst hat nicht rechtzeitig geantwortet. Bitte versuche es erneut."
+)
+NOT_READY = _error(
+    "service_unavailable", "Der Dienst startet gerade. Bitte versuche es gleich noch einmal."
+)
+JSON = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
 def security_headers(stripe_origin: str) -> dict[str, str]:
@@ -35,18 +68,38 @@ def security_headers(stripe_origin: str) -> dict[str, str]:
     }
 
 
+def _set_by_distribution(name: str) -> bool:
+    lowered = name.strip().lower()
+    return lowered == ORIGIN_HEADER.lower() or lowered.startswith("cloudfront-")
+
+
 class FrontServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, api_port: int, stripe_origin: str = "") -> None:
+    def __init__(
+        self,
+        port: int,
+        api_port: int,
+        stripe_origin: str = "",
+        origin_secret: str = "",
+        api_timeout_s: float = API_TIMEOUT_S,
+        ready: bool = True,
+    ) -> None:
         self.api_port = api_port
+        self.origin_secret = origin_secret
+        self.api_timeout_s = api_timeout_s
         self.headers_out = security_headers(stripe_origin)
+        # /api/health answers ok only once the whole stack is ready (seeded, state written)
+        self.ready = threading.Event()
+        if ready:
+            self.ready.set()
         super().__init__(("127.0.0.1", port), FrontHandler)
 
 
 class FrontHandler(BaseHTTPRequestHandler):
     server: FrontServer
     protocol_version = "HTTP/1.1"
+    timeout = CLIENT_TIMEOUT_S  # socket timeout for reading a request
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass  # paths can carry identifiers; the stack logs nothing per request
@@ -60,18 +113,82 @@ class FrontHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _forward(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        headers["CloudFront-Viewer-Address"] = f"{self.client_address[0]}:{self.client_address[1]}"
-        connection = http.client.HTTPConnection("127.0.0.1", self.server.api_port, timeout=60)
+    def _refuse(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
+        """Answer an error and close: after a malformed request the stream is not trusted."""
+        self.close_connection = True
+        self._send(status, body, {**JSON, "Connection": "close", **(extra or {})})
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The base class answers malformed request lines and headers with an HTML page.
+        body = TOO_LARGE if code in (413, 414, 431) else BAD_REQUEST
+        status = 413 if body is TOO_LARGE else 400
+        if getattr(self, "command", None) is None:
+            self.command = "GET"
+        if not hasattr(self, "request_version"):
+            self.request_version = self.default_request_version
         try:
-            connection.request(self.command, self.path, body=body, headers=headers)
+            self._refuse(status, body)
+        except OSError:
+            pass
+
+    def _body(self) -> bytes | None:
+        """The request body, or None after answering a malformed or oversized one."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self._refuse(400, BAD_REQUEST)  # CloudFront forwards bodies with a length only
+            return None
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
+            return b""
+        if len(set(values)) != 1 or not values[0].strip().isascii():
+            self._refuse(400, BAD_REQUEST)
+            return None
+        raw = values[0].strip()
+        if not raw.isdigit() or len(raw) > 12:
+            self._refuse(400, BAD_REQUEST)
+            return None
+        length = int(raw)
+        if length > MAX_BODY_BYTES:
+            self._refuse(413, TOO_LARGE)
+            return None
+        try:
+            body = self.rfile.read(length) if length else b""
+        except (TimeoutError, OSError):
+            body = b""
+        if len(body) != length:  # the client sent less than it announced
+            self._refuse(400, BAD_REQUEST)
+            return None
+        return body
+
+    def _forward(self) -> None:
+        body = self._body()
+        if body is None:
+            return
+        if urlsplit(self.path).path == "/api/health" and not self.server.ready.is_set():
+            self._send(503, NOT_READY, {**JSON, "Retry-After": "1"})
+            return
+        headers = {
+            k: v
+            for k, v in self.headers.items()
+            if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"
+            and not _set_by_distribution(k)
+        }  # fmt: skip
+        headers[VIEWER_ADDRESS] = f"{self.client_address[0]}:{self.client_address[1]}"
+        headers[ORIGIN_HEADER] = self.server.origin_secret
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", self.server.api_port, timeout=self.server.api_timeout_s
+        )
+        try:
+            connection.request(self.command, self.path, body=body or None, headers=headers)
             response = connection.getresponse()
             payload = response.read()
             status = response.status
             out = {k: v for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP}
+        except TimeoutError:
+            self._send(504, GATEWAY_TIMEOUT, dict(JSON))
+            return
+        except (OSError, http.client.HTTPException):
+            self._send(502, BAD_GATEWAY, dict(JSON))
+            return
         finally:
             connection.close()
         out.pop("Content-Length", None)
@@ -80,7 +197,7 @@ class FrontHandler(BaseHTTPRequestHandler):
         # chalice local says 405 for a method a route lacks; API Gateway has no such route.
         unknown = b"Missing Authentication Token" in payload or b"MethodNotAllowedError" in payload
         if status in (403, 405) and unknown:
-            status, payload, out = 404, NOT_FOUND, {"Content-Type": "application/json"}
+            status, payload, out = 404, NOT_FOUND, dict(JSON)
         self._send(status, payload, out)
 
     def _static(self) -> None:
@@ -100,14 +217,39 @@ class FrontHandler(BaseHTTPRequestHandler):
         if self.path.startswith("/api/") or self.path == "/api":
             self._forward()
         elif self.command in ("GET", "HEAD"):
-            self._static()
+            if self._body() is not None:
+                self._static()
         else:
-            self._send(405, b"", {})
+            self._not_allowed()
+
+    def _not_allowed(self) -> None:
+        self._refuse(405, METHOD_NOT_ALLOWED, {"Allow": ", ".join(METHODS)})
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (OPTIONS, TRACE, CONNECT, made-up ones) gets the contract's 405
+        # instead of the base class's HTML 501.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
 
-def start(port: int, api_port: int, stripe_origin: str = "") -> FrontServer:
-    server = FrontServer(port, api_port, stripe_origin)
+
+def start(
+    port: int,
+    api_port: int,
+    stripe_origin: str = "",
+    origin_secret: str = "",
+    ready: bool = True,
+    api_timeout_s: float = API_TIMEOUT_S,
+) -> FrontServer:
+    server = FrontServer(
+        port,
+        api_port,
+        stripe_origin,
+        origin_secret=origin_secret,
+        api_timeout_s=api_timeout_s,
+        ready=ready,
+    )
     threading.Thread(target=server.serve_forever, name="front", daemon=True).start()
     return server

@@ -310,6 +310,11 @@ def _secret(clients: _Clients, logical_id: str, props: Properties, names: Names)
     # empty and are filled in by whoever runs the stack (locally: local/stack.py).
     generate = props.get("GenerateSecretString")
     value = secrets.token_hex(int(generate.get("PasswordLength", 32)) // 2) if generate else "{}"
+    if generate and generate.get("GenerateStringKey"):
+        # a JSON template with the generated value under its key, as CloudFormation does
+        document = json.loads(generate.get("SecretStringTemplate") or "{}")
+        document[generate["GenerateStringKey"]] = value
+        value = json.dumps(document)
     created = clients.secrets.create_secret(
         Name=props["Name"], Description=props.get("Description", ""), SecretString=value
     )

@@ -93,6 +93,7 @@ class Stack:
         self._stoppers: list[Any] = []
         self.stripe_url = ""
         self.paypal: Any = None
+        self._front: Any = None
 
     def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         out = subprocess.DEVNULL if self.quiet else None
@@ -210,9 +211,22 @@ class Stack:
         self._stoppers.append(pump.stop)
 
     def _start_front(self, api_port: int) -> None:
+        import boto3
+
+        from chalicelib.config import get_settings
+        from chalicelib.services.edge import accepted_values
         from local import front
 
-        server = front.start(self.port, api_port, self.stripe_url)
+        # The distribution's origin custom header: the current value of the origin secret.
+        client = boto3.client(
+            "secretsmanager", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=REGION
+        )
+        secret = client.get_secret_value(SecretId=get_settings().origin_secret_name)
+        origin_secret = accepted_values(secret["SecretString"])[0]
+        # /api/health through the front answers ok only once the stack is seeded and its
+        # state file written (see start()).
+        server = front.start(self.port, api_port, self.stripe_url, origin_secret, ready=False)
+        self._front = server
         self._stoppers.append(server.shutdown)
 
     def _seed(self) -> None:
@@ -244,6 +258,8 @@ class Stack:
             if self.seed:
                 self._seed()
             self._write_state()
+            if self._front is not None:
+                self._front.ready.set()
         except BaseException:
             self.stop()
             raise

@@ -66,13 +66,21 @@ def container(aws_stack: dict[str, str]) -> Any:
     return get_container()
 
 
+@pytest.fixture(scope="session")
+def cdn_secret(aws_stack: dict[str, str]) -> str:
+    """The origin secret CloudFront sends (tests/cloudfront.py)."""
+    from tests.cloudfront import origin_secret
+
+    return origin_secret()
+
+
 @pytest.fixture()
-def api(container: Any) -> Iterator[Any]:
-    from chalice.test import Client
-
+def api(container: Any, cdn_secret: str) -> Iterator[Any]:
+    """chalice's test client; its requests come through the CDN (origin secret added)."""
     from app import app
+    from tests.cloudfront import CloudFrontClient
 
-    with Client(app) as client:
+    with CloudFrontClient(app, cdn_secret) as client:
         yield client
 
 

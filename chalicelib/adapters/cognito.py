@@ -13,6 +13,7 @@ from chalicelib.domain.errors import (
     RateLimitedError,
     UnauthorizedError,
 )
+from chalicelib.domain.passwords import check_password
 from chalicelib.services.ports import Tokens
 
 _CREDENTIAL_ERRORS = {
@@ -30,6 +31,19 @@ _THROTTLED = {
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _policy_error(password: str, exc: ClientError) -> PasswordPolicyError:
+    """Cognito refused a password our own check let through: still name the rules."""
+    try:
+        check_password(password)
+    except PasswordPolicyError as named:
+        return named
+    return PasswordPolicyError(
+        "Das Passwort wurde nicht angenommen. Es braucht mindestens 12 Zeichen, je einen "
+        "Klein- und Großbuchstaben (a–z, A–Z) und eine Ziffer (0–9), darf nicht mit einem "
+        "Leerzeichen beginnen oder enden und keine Steuerzeichen enthalten."
+    )
 
 
 def _tokens(result: dict[str, Any], refresh_token: str | None) -> Tokens:
@@ -70,7 +84,7 @@ class CognitoUserDirectory:
             )
         except ClientError as exc:
             if _code(exc) == "InvalidPasswordException":
-                raise PasswordPolicyError() from exc
+                raise _policy_error(password, exc) from exc
             raise
         user = self._client.admin_get_user(UserPoolId=self._pool_id, Username=email)
         attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
@@ -135,7 +149,7 @@ class CognitoUserDirectory:
             if _code(exc) in _CODE_ERRORS | _CREDENTIAL_ERRORS | {"ResourceNotFoundException"}:
                 raise InvalidCodeError() from exc
             if _code(exc) == "InvalidPasswordException":
-                raise PasswordPolicyError() from exc
+                raise _policy_error(password, exc) from exc
             if _code(exc) in _THROTTLED:
                 raise RateLimitedError() from exc
             raise

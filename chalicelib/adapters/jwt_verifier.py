@@ -9,6 +9,7 @@ from typing import Any
 import jwt
 import requests
 
+from chalicelib.adapters.timeouts import HTTP_TIMEOUT
 from chalicelib.domain.errors import UnauthorizedError
 
 # Unknown kids trigger a refetch (key rotation) at most this often, so forged kids
@@ -29,7 +30,7 @@ class CognitoTokenVerifier:
         self._lock = threading.Lock()
 
     def _fetch(self) -> None:
-        response = requests.get(self._jwks_url, timeout=5)
+        response = requests.get(self._jwks_url, timeout=HTTP_TIMEOUT)
         response.raise_for_status()
         keys = {}
         for entry in response.json().get("keys", []):
@@ -63,11 +64,27 @@ class CognitoTokenVerifier:
                 algorithms=["RS256"],
                 issuer=self._issuer,
                 leeway=LEEWAY_S,
-                options={"require": ["exp", "iss", "sub", "token_use"], "verify_aud": False},
+                options={
+                    "require": ["exp", "iat", "iss", "sub", "token_use"],
+                    "verify_aud": False,
+                },
             )
         except jwt.PyJWTError as exc:
             raise UnauthorizedError() from exc
         # Access tokens carry client_id, not aud; an id token must never pass as access.
         if claims.get("token_use") != "access" or claims.get("client_id") != self._client_id:
             raise UnauthorizedError()
+        if not isinstance(claims.get("iat"), int):
+            raise UnauthorizedError()  # logout compares it with the last sign-out
         return str(claims["sub"])
+
+    def issued_at(self, token: str) -> int:
+        # Only called for a token verify() accepted, so its claims are the verified ones.
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise UnauthorizedError() from exc
+        issued = claims.get("iat")
+        if not isinstance(issued, int):
+            raise UnauthorizedError()
+        return issued

@@ -29,13 +29,11 @@ def _list_params() -> tuple[str, int, str | None]:
     status = params.get("status", "all")
     if status not in STATUSES:
         raise errors.InvalidRequestError("status muss open, paid oder all sein.")
-    raw_limit = params.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
-        raise errors.InvalidRequestError("limit muss zwischen 1 und 100 liegen.")
+    limit = http.int_param(params.get("limit", "20"), "limit", 1, 100)
     cursor = params.get("cursor") or None
-    if cursor is not None and len(cursor) > 2048:
+    if cursor is not None and (len(cursor) > 2048 or not cursor.isascii()):
         raise errors.InvalidCursorError()
-    return status, int(raw_limit), cursor
+    return status, limit, cursor
 
 
 @bp.route("/invoices", methods=["GET"])
@@ -82,7 +80,10 @@ def support_request(principal: Principal) -> Response:
     body = http.parse_json(
         bp.current_request.raw_body,
         {"subject": (str, True), "message": (str, True), "invoice_id": (str, False)},
+        multiline=("message",),
     )
+    if "invoice_id" in body:
+        http.path_id(body["invoice_id"])
     request_id = get_container().support.submit(
         principal.store_id,
         http.check_length(body["subject"].strip(), "subject", 200),

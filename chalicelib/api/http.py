@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Mapping
+import re
+import unicodedata
+from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -14,6 +16,15 @@ from chalice.app import Response
 from chalicelib.domain import errors
 
 MAX_BODY_BYTES = 64 * 1024
+# Deeper JSON than any route takes; bounded before parsing, so a body under the size limit
+# cannot exhaust the parser's recursion.
+MAX_JSON_DEPTH = 8
+# Identifiers in a path are opaque, but always short runs of these characters.
+PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
+ASCII_DIGITS = re.compile(r"[0-9]{1,9}", re.ASCII)
+# Fields whose value is a password: a bad character is a broken password rule, named as such.
+PASSWORD_FIELDS = frozenset({"password", "new_password", "current_password"})
+MULTILINE_ALLOWED = frozenset("\n\r\t")
 # Chalice answers other content types with its own 415; we want our error shape instead.
 ACCEPTED_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
@@ -45,6 +56,8 @@ STATUS = {
     errors.RateLimitedError: 429,
     errors.ServiceUnavailableError: 503,
 }
+
+FORBIDDEN = ("forbidden", "Zugriff verweigert.")
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -88,43 +101,143 @@ F = TypeVar("F", bound=Callable[..., Response])
 
 
 def endpoint(view: F) -> F:
-    """Maps domain errors to their status and anything unexpected to a bare 500."""
+    """Checks the path's identifiers, maps domain errors to their status, a dependency
+    that does not answer to 503 and anything else unexpected to a bare 500."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
+            for value in kwargs.values():  # chalice passes the path parameters by name
+                path_id(value)
             return view(*args, **kwargs)
         except errors.PortalError as exc:
             return error_response(exc)
-        except Exception:  # the one top-level mapper: never leak internals
+        except Exception as exc:  # the one top-level mapper: never leak internals
+            from chalicelib.bootstrap import dependency_unavailable
+
+            if dependency_unavailable(exc):
+                log.warning("dependency did not answer in %s", view.__name__, exc_info=True)
+                return error_response(errors.ServiceUnavailableError())
             log.exception("unhandled error in %s", view.__name__)
             return error_response(errors.PortalError())
 
     return wrapper  # type: ignore[return-value]
 
 
+def path_id(value: Any) -> str:
+    """An identifier from the path, refused before it is used anywhere."""
+    if not isinstance(value, str) or not PATH_ID.fullmatch(value):
+        raise errors.InvalidRequestError("Die Kennung in der Adresse ist ungültig.")
+    return value
+
+
 Schema = Mapping[str, tuple[type, bool]]
 
 
-def parse_json(raw_body: bytes | str | None, schema: Schema) -> dict[str, Any]:
-    """Strict: an object with exactly the known fields, of the declared types."""
-    raw = raw_body.encode("utf-8") if isinstance(raw_body, str) else (raw_body or b"")
+def parse_json(
+    raw_body: bytes | str | None, schema: Schema, multiline: Collection[str] = ()
+) -> dict[str, Any]:
+    """Strict: an object with exactly the known fields, of the declared types.
+
+    Every string in the body (keys too, at any depth) must be valid Unicode; control
+    characters are refused except line breaks and tabs in the fields named in `multiline`.
+    """
+    raw = (
+        raw_body.encode("utf-8", "surrogatepass") if isinstance(raw_body, str) else raw_body or b""
+    )
     if len(raw) > MAX_BODY_BYTES:
         raise errors.PayloadTooLargeError()
     if not schema and not raw.strip():
         return {}
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.InvalidRequestError("Der Inhalt ist kein gültiges UTF-8.") from exc
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise errors.InvalidRequestError("Der Inhalt ist zu tief verschachtelt.")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise errors.InvalidRequestError("Der Inhalt ist kein gültiges JSON.") from exc
     if not isinstance(data, dict):
         raise errors.InvalidRequestError("Erwartet wird ein JSON-Objekt.")
     unknown = sorted(set(data) - set(schema))
     if unknown:
-        raise errors.InvalidRequestError(f"Unbekanntes Feld: {unknown[0]}.")
+        raise errors.InvalidRequestError(f"Unbekanntes Feld: {_shown(unknown[0])}.")
     for name, (kind, required) in schema.items():
         _check_field(data, name, kind, required)
+    for name, value in data.items():
+        _check_strings(name, value, name in multiline)
     return data
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in `text`, without parsing it."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _shown(name: str) -> str:
+    return name.encode("utf-8", "replace").decode("utf-8")[:40]
+
+
+def _bad_character(value: str, multiline: bool) -> str | None:
+    """Why `value` cannot be stored or shown, or None."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cs":
+            return "enthält ungültige Zeichen (kein gültiges Unicode)"
+        if category in ("Cc", "Zl", "Zp") and not (multiline and char in MULTILINE_ALLOWED):
+            return "darf keine Steuerzeichen (z. B. Zeilenumbrüche) enthalten"
+    return None
+
+
+def _check_strings(name: str, value: Any, multiline: bool) -> None:
+    if isinstance(value, str):
+        problem = _bad_character(value, multiline)
+        if problem is None:
+            return
+        if name in PASSWORD_FIELDS:
+            raise errors.PasswordPolicyError(
+                "Das Passwort darf keine Steuerzeichen (z. B. Zeilenumbrüche oder Tabulatoren) "
+                "und nur gültige Unicode-Zeichen enthalten."
+            )
+        raise errors.InvalidRequestError(f"Das Feld {name} {problem}.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _bad_character(key, False):
+                raise errors.InvalidRequestError(f"Das Feld {name} enthält einen ungültigen Namen.")
+            _check_strings(f"{name}.{key}", item, False)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(name, item, False)
+
+
+def text_param(value: str, name: str) -> str:
+    """A query or header value: valid Unicode, no control characters."""
+    problem = _bad_character(value, False)
+    if problem:
+        raise errors.InvalidRequestError(f"Der Parameter {name} {problem}.")
+    return value
+
+
+def int_param(value: str, name: str, minimum: int, maximum: int) -> int:
+    """A number from the query string: ASCII digits only, within bounds."""
+    if not ASCII_DIGITS.fullmatch(value) or not minimum <= int(value) <= maximum:
+        raise errors.InvalidRequestError(
+            f"{name} muss eine Zahl zwischen {minimum} und {maximum} sein."
+        )
+    return int(value)
 
 
 def _check_field(data: dict[str, Any], name: str, kind: type, required: bool) -> None:
@@ -151,15 +264,24 @@ def query_params(request: Any, allowed: set[str]) -> dict[str, str]:
     params: dict[str, str] = dict(request.query_params or {})
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise errors.InvalidRequestError(f"Unbekannter Parameter: {unknown[0]}.")
+        raise errors.InvalidRequestError(f"Unbekannter Parameter: {_shown(unknown[0])}.")
+    for name, value in params.items():
+        text_param(value, name)
     return params
 
 
+# CloudFront tells the viewer's address in this header. It is trusted only because every
+# request reaching a view has passed the origin check (chalicelib.api.edge), which refuses
+# requests that did not come through the distribution.
+VIEWER_ADDRESS = "cloudfront-viewer-address"
+_ADDRESS = re.compile(r"[0-9A-Fa-f:.]{2,45}", re.ASCII)
+
+
 def client_ip(request: Any) -> str:
-    # CloudFront (and its local stand-in) tells the viewer's address in this header.
-    viewer = request.headers.get("cloudfront-viewer-address")
-    if viewer:
-        return str(viewer).rsplit(":", 1)[0]
+    viewer = str(request.headers.get(VIEWER_ADDRESS) or "")
+    address = viewer.rsplit(":", 1)[0].strip("[]") if viewer else ""
+    if _ADDRESS.fullmatch(address):
+        return address
     identity = (request.context or {}).get("identity") or {}
     return str(identity.get("sourceIp") or "unknown")
 

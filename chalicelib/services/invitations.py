@@ -15,6 +15,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.invitations import Invitation, InvitationStatus, hash_token, new_token
 from chalicelib.domain.passwords import check_password
+from chalicelib.domain.stores import normalize_email
 from chalicelib.services import emails
 from chalicelib.services.ports import (
     Clock,
@@ -29,6 +30,8 @@ from chalicelib.services.ports import (
 ACCEPT_LEASE = timedelta(seconds=60)
 ACCEPT_WINDOW_S = 15 * 60
 ACCEPT_FAILURES_PER_CLIENT = 10
+ACCEPT_FAILURES_PER_PAIR = 5
+ACCEPT_FAILURES_PER_EMAIL = 100  # the global safety limit, as for sign-in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,17 +100,31 @@ class InvitationService:
         return InvitationView(invitation.email, store.name, invitation.expires_at)
 
     def accept(self, token: str, password: str, client_ip: str) -> str:
-        key = f"accept:client:{client_ip}"
-        if self.limiter.blocked([(key, ACCEPT_FAILURES_PER_CLIENT)], ACCEPT_WINDOW_S):
+        """Limited per client address and per (invitation e-mail, client) pair, with a global
+        safety limit per e-mail: a stranger cannot use up the owner's attempts."""
+        client_key = f"accept:client:{client_ip}"
+        if self.limiter.blocked([(client_key, ACCEPT_FAILURES_PER_CLIENT)], ACCEPT_WINDOW_S):
             raise RateLimitedError()
         try:
-            return self._accept(token, password)
+            invitation = self._valid(token)
         except PortalError:
-            self.limiter.hit([key], ACCEPT_WINDOW_S)
+            self.limiter.hit([client_key], ACCEPT_WINDOW_S)
+            raise
+        email = normalize_email(invitation.email)
+        keys = [
+            (client_key, ACCEPT_FAILURES_PER_CLIENT),
+            (f"accept:pair:{email}|{client_ip}", ACCEPT_FAILURES_PER_PAIR),
+            (f"accept:email:{email}", ACCEPT_FAILURES_PER_EMAIL),
+        ]
+        if self.limiter.blocked(keys[1:], ACCEPT_WINDOW_S):
+            raise RateLimitedError()
+        try:
+            return self._accept(invitation, password)
+        except PortalError:
+            self.limiter.hit([key for key, _ in keys], ACCEPT_WINDOW_S)
             raise
 
-    def _accept(self, token: str, password: str) -> str:
-        invitation = self._valid(token)
+    def _accept(self, invitation: Invitation, password: str) -> str:
         check_password(password)
         now = self.clock.now()
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import unicodedata
 
 from chalicelib.domain.errors import StoreNotFoundError
 from chalicelib.services import emails
@@ -40,10 +41,23 @@ class SupportService:
             created_at=self.clock.now(),
         )
         self.requests.add(request)
+        # Stored data goes into mail headers here (the subject line): made one line first,
+        # so a name stored with a line break (from before names were checked) cannot break
+        # the mail or add headers to it.
+        name, line = header_safe(store.name), header_safe(subject)
         self.mailer.send(
             emails.support_copy_mail(
-                self.support_email, store.name, store.billing_email, subject, message, number
+                self.support_email, name, store.billing_email, line, message, number
             )
         )
-        self.mailer.send(emails.support_confirmation_mail(store.billing_email, subject, message))
+        self.mailer.send(emails.support_confirmation_mail(store.billing_email, line, message))
         return request.id
+
+
+def header_safe(text: str, limit: int = 200) -> str:
+    """One line of printable text for a mail header: control characters and line breaks
+    become spaces, runs of white space one space."""
+    cleaned = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c for c in text
+    )
+    return " ".join(cleaned.split())[:limit]

@@ -330,7 +330,12 @@ def test_mail_is_sent_only_from_the_portal_address() -> None:
 
 
 def test_secrets_events_and_the_user_pool_are_named() -> None:
-    secrets = {ref("CursorKeySecret"), ref("StripeSecret"), ref("PayPalSecret")}
+    secrets = {
+        ref("CursorKeySecret"),
+        ref("StripeSecret"),
+        ref("PayPalSecret"),
+        ref("OriginSecret"),
+    }
     for role_id in ROLES:
         for actions, resources in allowed(role_id, "secretsmanager"):
             assert actions == {"secretsmanager:GetSecretValue"}

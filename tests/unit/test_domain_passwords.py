@@ -8,9 +8,9 @@ from chalicelib.domain.errors import PasswordPolicyError
 from chalicelib.domain.passwords import MAX_LENGTH, check_password, unmet_rules
 
 LENGTH = "mindestens 12 Zeichen"
-LOWER = "mindestens einen Kleinbuchstaben"
-UPPER = "mindestens einen Großbuchstaben"
-DIGIT = "mindestens eine Ziffer"
+LOWER = "mindestens einen Kleinbuchstaben (a–z)"
+UPPER = "mindestens einen Großbuchstaben (A–Z)"
+DIGIT = "mindestens eine Ziffer (0–9)"
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,11 @@ DIGIT = "mindestens eine Ziffer"
         ("Abcdefghijkl", [DIGIT]),
         ("", [LENGTH, LOWER, UPPER, DIGIT]),
         ("123456789012", [LOWER, UPPER]),
-        ("Äöüßäöüßäöü1", []),  # umlauts count as letters
+        # Cognito counts only basic Latin letters and digits: umlauts are allowed but do not
+        # count, and neither do other scripts' digits
+        ("Äöüßäöüßäöü1", [LOWER, UPPER]),
+        ("Äöüßäöüßäöü1aA", []),
+        ("Abcdefghijk٣", [DIGIT]),
     ],
 )
 def test_unmet_rules_names_each_rule_missing(password, unmet):
@@ -54,3 +58,17 @@ def test_a_too_long_password_is_refused():
     check_password("Aa1" + "x" * (MAX_LENGTH - 3))
     with pytest.raises(PasswordPolicyError, match=str(MAX_LENGTH)):
         check_password("Aa1" + "x" * (MAX_LENGTH - 2))
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "Sicheres-Pass\x00wort-2026",
+        "Sicheres\nPasswort-2026",
+        "Sicheres\tPasswort-2026",
+        "Sicheres-\ud800Passwort-2026",
+    ],
+)
+def test_control_characters_and_broken_unicode_are_refused_naming_the_rule(password):
+    with pytest.raises(PasswordPolicyError, match="Steuerzeichen"):
+        check_password(password)

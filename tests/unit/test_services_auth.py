@@ -59,10 +59,12 @@ def test_a_wrong_password_is_refused_and_counted(c):
     # When someone signs in with a wrong password
     _fail_login(c)
 
-    # Then the failure counts against the address from that client and against the client
+    # Then the failure counts against the address from that client, against the client and
+    # against the address's global safety limit
     assert c.limiter.counts == {
         f"login:pair:{EMAIL}|{ATTACKER_IP}": 1,
         f"login:client:{ATTACKER_IP}": 1,
+        f"login:email:{EMAIL}": 1,
     }
 
 
@@ -205,18 +207,42 @@ def test_forgot_password_is_silent_for_unknown_addresses(c):
     assert c.users.codes == {}
 
 
-def test_forgot_password_is_limited_per_address(c):
-    # Given five requests for one address from five clients
-    for n in range(5):
-        c.auth.forgot_password(EMAIL, f"10.0.0.{n}")
+def test_forgot_password_is_limited_per_address_and_client(c):
+    # Given five requests for one address from one client
+    for _ in range(5):
+        c.auth.forgot_password(EMAIL, ATTACKER_IP)
 
-    # When a sixth comes from yet another client
+    # When a sixth comes from that client
     with pytest.raises(RateLimitedError):
-        c.auth.forgot_password(EMAIL, "10.0.0.99")
+        c.auth.forgot_password(EMAIL, ATTACKER_IP)
 
-    # Then the directory was asked five times only; other addresses still work
+    # Then the directory was asked five times only, and the owner can still ask for a code
     assert len(c.users.forgot_requests) == 5
-    c.auth.forgot_password("other@example.org", "10.0.0.99")
+    c.auth.forgot_password(EMAIL, OWNER_IP)
+    assert len(c.users.forgot_requests) == 6
+
+
+def test_strangers_on_many_clients_cannot_block_the_owners_reset(c):
+    # Given strangers asking for the owner's code from many addresses, up to their limits
+    for n in range(9):
+        for _ in range(5):
+            c.auth.forgot_password(EMAIL, f"10.0.{n}.1")
+
+    # When the owner asks from their own client
+    c.auth.forgot_password(EMAIL, OWNER_IP)
+
+    # Then it goes through
+    assert c.users.forgot_requests[-1] == EMAIL
+
+
+def test_the_global_limit_per_address_stops_a_distributed_attack(c):
+    from chalicelib.services.auth import FORGOT_PER_EMAIL
+
+    for n in range(FORGOT_PER_EMAIL):
+        c.auth.forgot_password(EMAIL, f"10.1.{n}.1")
+
+    with pytest.raises(RateLimitedError):
+        c.auth.forgot_password(EMAIL, "10.2.0.1")
 
 
 def test_forgot_password_is_limited_per_client(c):
