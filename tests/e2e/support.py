@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,7 +50,7 @@ def badge(page: Page) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Accessibility: axe-core (installed by `make test` from the npm registry) on the live page
 
-AXE_FILE = Path(__file__).resolve().parents[2] / ".local" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_FILE = Path(__file__).resolve().parents[2] / ".local/node/node_modules/axe-core/axe.min.js"
 _axe_source: list[str] = []
 
 # The card field is the payment provider's widget (an iframe from Stripe in production; the

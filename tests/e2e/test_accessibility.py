@@ -31,15 +31,28 @@ VIEWPORTS = pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375px", 
 
 def _fresh_invitation(portal: Callable[..., dict[str, Any]], tag: str) -> str:
     store_id = portal(
-        "stores", "create", "--name", f"Barrierefrei {tag}", "--email", f"a11y-{tag}@e2e.example",
-        "--street", "Teststraße 1", "--postal-code", "10115", "--city", "Berlin",
+        "stores",
+        "create",
+        "--name",
+        f"Barrierefrei {tag}",
+        "--email",
+        f"a11y-{tag}@e2e.example",
+        "--street",
+        "Teststraße 1",
+        "--postal-code",
+        "10115",
+        "--city",
+        "Berlin",
     )["store_id"]
     return str(portal("invitations", "send", "--store", store_id)["invitation_url"])
 
 
 @VIEWPORTS
 def test_signed_out_screens(
-    page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]], viewport: dict[str, int]
+    page: Page,
+    stack: dict[str, Any],
+    portal: Callable[..., dict[str, Any]],
+    viewport: dict[str, int],
 ) -> None:
     base = stack["url"]
 
@@ -115,7 +128,10 @@ def test_signed_in_blocked_store(
 
 @VIEWPORTS
 def test_signed_in_active_store_paid_invoice(
-    page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]], viewport: dict[str, int]
+    page: Page,
+    stack: dict[str, Any],
+    portal: Callable[..., dict[str, Any]],
+    viewport: dict[str, int],
 ) -> None:
     owner = new_owner(stack, portal)
     invoice = owner["invoices"][0]
