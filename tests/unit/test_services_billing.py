@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import date, timedelta
 
 import pytest
 
+from chalicelib.domain.documents import DocumentKind
 from chalicelib.domain.errors import (
     NoPaymentMethodError,
     ServiceUnavailableError,
     SetupNotSucceededError,
 )
+from chalicelib.domain.events import PaymentProviderEvent
 from chalicelib.domain.invoices import InvoiceStatus
-from chalicelib.domain.payments import PaymentStatus
+from chalicelib.domain.payments import PAID_STAGE, PaymentStatus
+from chalicelib.domain.periods import today_in_berlin
 from chalicelib.services.billing import licence_invoice_id, licence_key, licence_payment_id
-from chalicelib.services.invoices import today_in_berlin
+from chalicelib.services.charging import ChargeOutcome
 from chalicelib.services.ports import ChargeRequest
-from chalicelib.services.provider_events import stripe_update
 from tests.fakes import (
     AUTHENTICATE,
     T0,
@@ -41,32 +44,71 @@ def _store(c, *, fee=4900, created_at=None, **fields):
 
 
 def _save_card(c, store_id, behaviour="succeed", autopay=True):
-    """The owner saves a card through a SetupIntent (and turns autopay on)."""
+    """The owner saves a card through a SetupIntent (which turns autopay on); with
+    autopay=False they switch it off again afterwards."""
     secret = c.payment_methods.start_setup(store_id)
     method_id = unique("pm_")
     setup_id = c.cards.complete_setup(secret, method_id, behaviour)
     c.payment_methods.confirm_setup(store_id, setup_id)
-    if autopay:
-        c.payment_methods.set_autopay(store_id, True)
+    if not autopay:
+        c.payment_methods.set_autopay(store_id, False)
     return method_id
 
 
+def _payment_events(c):
+    """The payment-events function behind the bus: every provider news published since the
+    last delivery, in order, handled like functions/payment_events (skip what was processed,
+    apply, run the follow-ups, remember). A message whose handling raised stays on the
+    queue and is delivered again next time."""
+    delivered = c.__dict__.setdefault("_payment_news_delivered", [0])
+    while True:
+        news = [d for kind, d in c.publisher.published if kind == "PaymentProviderEvent"]
+        if delivered[0] >= len(news):
+            return
+        detail = json.loads(json.dumps(news[delivered[0]]))  # as SQS hands it over
+        update = PaymentProviderEvent.from_detail(detail).update
+        if not c.processed_events.seen(update.key()):
+            payment = c.settlement.apply(update)
+            if payment is not None:
+                c.follow_ups.run(payment.id)
+            c.processed_events.remember(update.key(), c.clock.now())
+        delivered[0] += 1
+
+
 def _charge_all(c):
-    return c.charge_queue.drain(c.charges.charge)
+    """The charge function drains the queue; the news it announced reaches the
+    payment-events function."""
+    outcomes = c.charge_queue.drain(c.charges.charge)
+    _payment_events(c)
+    return outcomes
 
 
 def _deliver_webhooks(c, since=0):
-    """The payment_events function: dedupe by event id, apply, remember."""
+    """Stripe delivers its events (signed) to the webhook endpoint, which puts them on the
+    bus; the payment-events function handles them."""
     for event in c.cards.events[since:]:
-        update = stripe_update(event)
-        if update is None or c.processed_events.seen(update.event_id):
-            continue
-        c.payments.apply(update)
-        c.processed_events.remember(update.event_id, c.clock.now())
+        body = json.dumps(event).encode("utf-8")
+        c.webhooks.receive("stripe", {"Stripe-Signature": c.cards.webhook_signature}, body)
+    _payment_events(c)
+
+
+def _unwanted_money(c):
+    """Money that arrived for invoices that no longer needed it (refund_needed alerts)."""
+    due = [p.id for p in c.ledger.payments.values() if p.refund_due]
+    refunded = list(c.cards.refunds)
+    counted = ["UnwantedPayments"] if c.metrics.counts.get("UnwantedPayments") else []
+    return due + refunded + counted
+
+
+def _follow_ups(c, store):
+    """The mails after the invoice mail that issuing sends (tested in test_invoice_mail)."""
+    return [
+        m for m in c.mailer.to(store.billing_email) if not m.subject.startswith("Deine Rechnung")
+    ]
 
 
 def _subjects(c, store):
-    return [mail.subject for mail in c.mailer.to(store.billing_email)]
+    return [mail.subject for mail in _follow_ups(c, store)]
 
 
 def _item(c, store_id, invoice_id):
@@ -170,7 +212,7 @@ def test_autopay_success_pays_the_invoice_announces_it_and_sends_a_receipt():
     invoice_id = licence_invoice_id(store.id, PERIOD)
 
     # When its charge request is delivered
-    assert _charge_all(c) == ["charged"]
+    assert _charge_all(c) == [ChargeOutcome.CHARGED]
 
     # Then the card was charged once, with the period's idempotency key
     invoice = c.invoices.get(invoice_id)
@@ -182,11 +224,50 @@ def test_autopay_success_pays_the_invoice_announces_it_and_sends_a_receipt():
     assert invoice.status == InvoiceStatus.PAID and invoice.paid_at == c.clock.now()
     assert c.stores.get(store.id).open_items == ()
     payment = c.ledger.get(licence_payment_id(store.id, PERIOD, 1))
-    assert payment.status == PaymentStatus.SUCCEEDED and payment.notified
+    assert payment.status == PaymentStatus.SUCCEEDED and PAID_STAGE in payment.followed_up
     # and InvoicePaid went out, and the owner got a receipt
     (paid,) = c.publisher.of_type("InvoicePaid")
     assert paid["invoice_id"] == invoice_id and paid["gross_cents"] == 5831
+    assert paid["payment_id"] == payment.id
     assert _subjects(c, store) == [f"Zahlung erhalten – Rechnung {invoice.number}"]
+    # which is a numbered Zahlungsbestätigung, attached and listed on the invoice
+    (receipt,) = c.document_records.of_kind(DocumentKind.RECEIPT)
+    assert receipt.number == "ZB-2026-000001" and receipt.ready
+    assert receipt.payment_id == payment.id and receipt.invoice_ids == (invoice_id,)
+    assert receipt.gross_cents == 5831
+    (mail,) = _follow_ups(c, store)
+    (attachment,) = mail.attachments
+    assert attachment.filename == "Zahlungsbestaetigung-ZB-2026-000001.pdf"
+    assert attachment.body == c.documents.objects[receipt.pdf_key]
+    assert "automatisch von deiner gespeicherten Karte" in mail.text
+    assert [d.id for d in c.invoices.get(invoice_id).documents] == [receipt.id]
+
+
+def test_the_receipt_of_a_charge_is_sent_by_the_payment_events_function_once():
+    # Given a store whose card was charged: the charge pays the invoice at once
+    c = make_container()
+    store = _store(c)
+    _save_card(c, store.id)
+    c.billing.run(PERIOD)
+    request = c.charge_queue.take()
+    assert c.charges.charge(request) == ChargeOutcome.CHARGED
+    c.charge_queue.done(request)
+    assert c.invoices.get(request.invoice_id).status == InvoiceStatus.PAID
+    # but the follow-ups wait for the news it put on the bus
+    assert _follow_ups(c, store) == [] and c.publisher.of_type("InvoicePaid") == []
+    assert len(c.publisher.of_type("PaymentProviderEvent")) == 1
+
+    # When the payment-events function handles it, and Stripe's webhook for the same
+    # charge arrives later (twice)
+    _payment_events(c)
+    _deliver_webhooks(c)
+    _deliver_webhooks(c)
+
+    # Then there is one InvoicePaid, one receipt mail and one receipt document
+    assert len(c.publisher.of_type("InvoicePaid")) == 1
+    assert len(_follow_ups(c, store)) == 1
+    assert len(c.document_records.of_kind(DocumentKind.RECEIPT)) == 1
+    assert len(c.cards.charges) == 1 and _unwanted_money(c) == []
 
 
 def test_without_a_card_nothing_is_charged_and_the_invoice_is_mailed_with_its_link():
@@ -195,7 +276,7 @@ def test_without_a_card_nothing_is_charged_and_the_invoice_is_mailed_with_its_li
     c.billing.run(PERIOD)
     invoice = c.invoices.get(licence_invoice_id(store.id, PERIOD))
 
-    assert _charge_all(c) == ["not_charged"]
+    assert _charge_all(c) == [ChargeOutcome.NOT_CHARGED]
 
     assert c.cards.charge_calls == [] and c.ledger.payments == {}
     assert c.invoices.get(invoice.id).status == InvoiceStatus.OPEN
@@ -210,7 +291,7 @@ def test_a_saved_card_without_autopay_is_not_charged():
     _save_card(c, store.id, autopay=False)
     c.billing.run(PERIOD)
 
-    assert _charge_all(c) == ["not_charged"]
+    assert _charge_all(c) == [ChargeOutcome.NOT_CHARGED]
     assert c.cards.charge_calls == []
 
 
@@ -223,12 +304,12 @@ def test_authentication_required_leaves_the_invoice_open_asks_the_owner_and_neve
     invoice_id = licence_invoice_id(store.id, PERIOD)
 
     # When it is charged
-    assert _charge_all(c) == ["failed"]
+    assert _charge_all(c) == [ChargeOutcome.FAILED]
 
     # Then the invoice is open again, the owner is asked to pay in the portal
     assert c.invoices.get(invoice_id).status == InvoiceStatus.OPEN
     assert c.cards.charges == []
-    mails = c.mailer.to(store.billing_email)
+    mails = _follow_ups(c, store)
     assert [m.subject for m in mails] == ["Bitte bestätige deine Zahlung"]
     assert f"/#/rechnungen/{invoice_id}" in mails[0].text
     # and no retry is planned, not even after days of dunning
@@ -248,7 +329,7 @@ def test_a_soft_decline_is_retried_after_3_and_7_days_with_a_mail_each_time(code
     invoice_id = licence_invoice_id(store.id, PERIOD)
 
     # When the first attempt fails
-    assert _charge_all(c) == ["failed"]
+    assert _charge_all(c) == [ChargeOutcome.FAILED]
 
     # Then a retry is planned three days after the invoice date, and the owner is told
     item = _item(c, store.id, invoice_id)
@@ -261,7 +342,7 @@ def test_a_soft_decline_is_retried_after_3_and_7_days_with_a_mail_each_time(code
     assert len(c.charge_queue.sent) == 1
     c.dunning.run(ISSUED + timedelta(days=3))
     assert c.charge_queue.sent[-1] == ChargeRequest(store.id, invoice_id, PERIOD, 2)
-    assert _charge_all(c) == ["failed"]
+    assert _charge_all(c) == [ChargeOutcome.FAILED]
     item = _item(c, store.id, invoice_id)
     assert (item.attempts, item.retry_on) == (2, ISSUED + timedelta(days=7))
     assert "09.03.2026" in c.mailer.sent[-1].text
@@ -269,7 +350,7 @@ def test_a_soft_decline_is_retried_after_3_and_7_days_with_a_mail_each_time(code
     # And after the third attempt the schedule is used up
     c.dunning.run(ISSUED + timedelta(days=7))
     assert c.charge_queue.sent[-1].attempt == 3
-    assert _charge_all(c) == ["failed"]
+    assert _charge_all(c) == [ChargeOutcome.FAILED]
     assert _item(c, store.id, invoice_id).retry_on is None
     assert "nicht noch einmal" in c.mailer.sent[-1].text
     for day in range(8, 14):
@@ -289,10 +370,10 @@ def test_a_hard_decline_is_not_retried_and_asks_for_a_new_card():
     c.billing.run(PERIOD)
     invoice_id = licence_invoice_id(store.id, PERIOD)
 
-    assert _charge_all(c) == ["failed"]
+    assert _charge_all(c) == [ChargeOutcome.FAILED]
 
     assert _item(c, store.id, invoice_id).retry_on is None
-    (mail,) = c.mailer.to(store.billing_email)
+    (mail,) = _follow_ups(c, store)
     assert mail.subject == "Bitte hinterlege eine neue Karte"
     assert "neue Karte" in mail.text
     for day in range(1, 12):
@@ -307,10 +388,10 @@ def test_a_manual_payment_in_progress_wins_and_the_charge_is_skipped():
     _save_card(c, store.id)
     c.billing.run(PERIOD)
     invoice_id = licence_invoice_id(store.id, PERIOD)
-    started = c.payments.start(store.id, invoice_id, "card")
+    started = c.payments.start(store.id, [invoice_id], "card")
 
     # When the charge request is delivered
-    assert _charge_all(c) == ["skipped"]
+    assert _charge_all(c) == [ChargeOutcome.SKIPPED]
 
     # Then nothing was charged off-session, the owner's payment is untouched
     assert c.cards.charge_calls == []
@@ -328,11 +409,14 @@ def test_the_same_request_twice_charges_once():
 
     first = c.charges.charge(request)
     second = c.charges.charge(request)
+    _payment_events(c)
+    _deliver_webhooks(c)
 
-    assert first == "charged" and second in ("charged", "skipped")
+    assert first == ChargeOutcome.CHARGED
+    assert second in (ChargeOutcome.CHARGED, ChargeOutcome.SKIPPED)
     assert len(c.cards.charges) == 1 and len(c.cards.charge_calls) == 1
     assert len(c.publisher.of_type("InvoicePaid")) == 1
-    assert len(c.mailer.to(store.billing_email)) == 1  # one receipt
+    assert len(_follow_ups(c, store)) == 1  # one receipt
 
 
 def test_a_crash_between_charge_and_recording_never_charges_twice():
@@ -359,7 +443,8 @@ def test_a_crash_between_charge_and_recording_never_charges_twice():
     _deliver_webhooks(c)
     assert c.invoices.get(request.invoice_id).status == InvoiceStatus.PAID
     assert len(c.publisher.of_type("InvoicePaid")) == 1
-    assert c.ledger.alerts == []
+    assert len(_follow_ups(c, store)) == 1  # one receipt
+    assert _unwanted_money(c) == []
 
 
 def test_a_charge_that_hit_a_stripe_outage_is_tried_again_on_redelivery():
@@ -372,7 +457,7 @@ def test_a_charge_that_hit_a_stripe_outage_is_tried_again_on_redelivery():
     with pytest.raises(ServiceUnavailableError):
         c.charges.charge(request)
 
-    assert c.charges.charge(request) == "charged"
+    assert c.charges.charge(request) == ChargeOutcome.CHARGED
     assert c.invoices.get(request.invoice_id).status == InvoiceStatus.PAID
 
 
@@ -496,10 +581,11 @@ def test_paying_the_last_overdue_invoice_unblocks_at_once():
     c.dunning.run(today_in_berlin(c.clock.now()))
     assert c.stores.get(store.id).account_status == "blocked"
 
-    started = c.payments.start(store.id, invoice_id, "card")
+    started = c.payments.start(store.id, [invoice_id], "card")
     c.payments.card(store.id, started.payment.id, "tok_visa")
-
     assert c.invoices.get(invoice_id).status == InvoiceStatus.PAID
+    _payment_events(c)  # the news of the card step, handled right after it
+
     assert c.stores.get(store.id).account_status == "active"
     assert c.publisher.of_type("StoreAccessChanged")[-1]["status"] == "active"
 
@@ -527,12 +613,15 @@ def test_only_a_succeeded_setup_intent_saves_the_card():
     with pytest.raises(SetupNotSucceededError):
         c.payment_methods.confirm_setup(store.id, other_setup)
     assert c.stores.get(store.id).payment_method is None
+    assert c.stores.get(store.id).autopay is False
 
-    # succeeded: the card is saved with its details
+    # succeeded: the card is saved with its details, and saving it means paying
+    # automatically
     c.cards.complete_setup(setup_id, "pm_good")
     saved = c.payment_methods.confirm_setup(store.id, setup_id)
     assert saved.payment_method is not None and saved.payment_method.id == "pm_good"
     assert saved.payment_method.last4 == "4242"
+    assert saved.autopay is True
 
 
 def test_saving_a_new_card_removes_the_previous_one_at_stripe():
@@ -592,7 +681,7 @@ def test_a_failed_unblock_announcement_is_made_when_the_event_is_redelivered():
     late = DUE + timedelta(days=c.settings.dunning_grace_days + 1)
     c.clock.set(T0 + (late - ISSUED))
     c.dunning.run(late)
-    started = c.payments.start(store.id, invoice_id, "card")
+    started = c.payments.start(store.id, [invoice_id], "card")
     c.cards.add_card("tok_3ds", AUTHENTICATE)
     c.payments.card(store.id, started.payment.id, "tok_3ds")
     seen = len(c.cards.events)
@@ -601,7 +690,10 @@ def test_a_failed_unblock_announcement_is_made_when_the_event_is_redelivered():
     with pytest.raises(ServiceUnavailableError):
         _deliver_webhooks(c, since=seen)
 
-    _deliver_webhooks(c, since=seen)  # the event queue redelivers
+    # The event queue redelivers after its visibility timeout (the follow-up lease of the
+    # failed delivery has run out by then)
+    c.clock.advance(seconds=180)
+    _payment_events(c)
 
     assert c.stores.get(store.id).account_status == "active"
     assert c.publisher.of_type("StoreAccessChanged")[-1]["status"] == "active"
