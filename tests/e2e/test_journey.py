@@ -161,6 +161,11 @@ def test_owner_journey(page: Page, stack: dict[str, Any]) -> None:
     expect_rule(page, "match", met=True)
     submit = page.get_by_test_id("accept-submit")
     expect(submit).to_be_disabled()
+    # … and says why the button waits.
+    missing = page.get_by_test_id("pw-missing")
+    expect(missing).to_contain_text("mindestens 12 Zeichen")
+    expect(missing).to_contain_text("ein Großbuchstabe")
+    expect(missing).not_to_contain_text("Kleinbuchstabe")
 
     # The server refuses it as well, naming the rule (and the invitation stays usable).
     refused = page.request.post(f"{base}/api/invitations/{token}/accept", data={"password": "kurz"})
@@ -176,9 +181,11 @@ def test_owner_journey(page: Page, stack: dict[str, Any]) -> None:
         expect_rule(page, rule, met=True)
     expect_rule(page, "match", met=False)
     expect(submit).to_be_disabled()
+    expect(missing).to_contain_text("Passwort wiederholen")
     page.get_by_test_id("password-repeat").fill(FIRST_PASSWORD)
     expect_rule(page, "match", met=True)
     expect(submit).to_be_enabled()
+    expect(missing).to_be_hidden()
     submit.click()
 
     # Signed in on the profile: the store, and the banner that its POS is blocked.
@@ -189,6 +196,10 @@ def test_owner_journey(page: Page, stack: dict[str, Any]) -> None:
     expect(banner).to_have_attribute("data-status", "blocked")
     expect(banner).to_contain_text("gesperrt")
     expect(page.get_by_test_id("open-balance")).to_have_text(EURO)
+    # One word for the store, written as the seed and the CLI write it.
+    assert page.get_by_role("heading", name="Store", exact=True).inner_text() == "Store"
+    pay_all = page.get_by_test_id("pay-overdue")
+    expect(pay_all).to_have_text(re.compile(r"^Alle überfälligen bezahlen \(\d+,\d{2}\s€\)$"))
     expect_no_horizontal_scroll(page)
 
     # All invoices, with German amounts and at least one overdue.
@@ -198,6 +209,8 @@ def test_owner_journey(page: Page, stack: dict[str, Any]) -> None:
     expect(rows).to_have_count(7)
     for row in rows.all():
         expect(row).to_contain_text(EURO)
+        expect(row).not_to_contain_text("Position(en)")
+    expect(rows.filter(has_text="und 1 weitere Position").first).to_be_visible()
     overdue = rows.filter(has_text="überfällig")
     expect(overdue.first).to_be_visible()
     expect(rows.filter(has_text="bezahlt")).to_have_count(4)
@@ -226,6 +239,12 @@ def test_owner_journey(page: Page, stack: dict[str, Any]) -> None:
     expect(lines.nth(1)).to_contain_text("Zusatzterminal")
     expect(page.get_by_test_id("invoice-gross")).to_have_text(EURO)
     expect_no_horizontal_scroll(page)
+    # Something is due: paying comes first (above the fold on a phone), the PDF second.
+    pay = page.get_by_test_id("pay-now").bounding_box()
+    pdf = page.get_by_test_id("pdf-download").bounding_box()
+    assert pay and pdf and pay["y"] < pdf["y"], (pay, pdf)
+    assert pay["y"] + pay["height"] <= 812, pay
+    expect(page.get_by_test_id("pdf-download")).to_have_class(re.compile(r"\bbtn-secondary\b"))
 
     # The PDF arrives as a download; the page stays where it is.
     detail_url = page.url
@@ -269,11 +288,20 @@ def test_owner_journey(page: Page, stack: dict[str, Any]) -> None:
     # The old password no longer works, the new one does.
     sign_in(page, DEMO_EMAIL, FIRST_PASSWORD)
     expect(page.get_by_test_id("form-error")).to_have_text(WRONG_CREDENTIALS)
+    # The error replaces the green notice instead of standing next to it.
+    expect(page.get_by_test_id("notice")).to_be_empty()
     expect(page.get_by_test_id("profile-store-name")).to_have_count(0)
     page.get_by_test_id("login-password").fill(NEW_PASSWORD)
     page.get_by_test_id("login-submit").click()
     expect(page).to_have_url(re.compile(r"#/profil$"))
     expect(page.get_by_test_id("profile-store-name")).to_have_text(DEMO_STORE)
+
+    # The invitation link once more (it is used): to sign-in, with a hint why.
+    sign_out(page)
+    page.goto(stack["invitation_url"])
+    expect(page).to_have_url(re.compile(r"#/anmelden$"))
+    expect(page.get_by_test_id("notice")).to_contain_text("schon benutzt")
+    expect(page.get_by_test_id("login-email")).to_be_visible()
 
 
 # ---------------------------------------------------------------------------------------------
