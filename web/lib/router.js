@@ -127,6 +127,7 @@ export function render() {
   if (!firstRender) window.scrollTo(0, 0);
   const ctx = { alive, params, first: firstRender };
   firstRender = false;
+  showLoading(); // the old screen goes at once, not after the new one's module has arrived
   Promise.resolve(load ? load() : { view: notFound })
     .then((mod) => (alive() ? mod.view(ctx, ...args) : null))
     .catch((e) => {
