@@ -1,4 +1,10 @@
-"""The operator command line `portal`: one JSON object on stdout per command."""
+"""The operator command line `portal`: one JSON object on stdout per command.
+
+Every input is checked (chalicelib.domain.validation) before anything changes. A mistake
+answers one German line on stderr that names the field, with exit code 2; other errors
+(unknown store, e-mail in use, no stack) answer one line with exit code 1. No command
+prints a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +12,101 @@ import argparse
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from chalicelib.domain.errors import InvalidRequestError, PortalError
 from chalicelib.domain.invoices import InvoiceLine
 from chalicelib.domain.stores import Address
+from chalicelib.domain.validation import (
+    DEFAULT_VAT_RATES,
+    FieldError,
+    check_lines,
+    check_monthly_fee,
+    check_store_fields,
+    validate_period,
+    validate_text,
+)
+from chalicelib.domain.validation import parse_line as _parse_line
 
 STATE_FILE = Path(
     os.environ.get("PORTAL_STATE_FILE", Path(__file__).parent.parent / ".local" / "stack.json")
 )
+MISTAKE = 2  # exit code of an input mistake
+FAILURE = 1  # exit code of every other error
+NO_STACK = (
+    "Kein lokaler Stack läuft. Starte ihn in einem zweiten Terminal mit `make run` und "
+    "versuche es dann noch einmal (für eine AWS-Stage: PORTAL_PREFIX und die übrigen "
+    "Einstellungen setzen, siehe docs/deploy.md)."
+)
+# The option a field of the validation rules comes from.
+OPTIONS = {
+    "Name": "--name",
+    "E-Mail": "--email",
+    "Straße": "--street",
+    "Postleitzahl": "--postal-code",
+    "Ort": "--city",
+    "Land": "--country",
+    "USt-IdNr.": "--vat-id",
+    "Monatsgebühr": "--monthly-fee-cents",
+    "Beschreibung": "--line",
+    "Menge": "--line",
+    "Netto-Cent": "--line",
+    "USt-Satz": "--line",
+    "Rechnungsbetrag": "--line",
+    "Zeitraum": "--period",
+    "Zahlungsziel": "--due-days",
+    "Grund": "--reason",
+}
+
+
+class CliError(Exception):
+    def __init__(self, code: str, message: str, exit_code: int = FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.exit_code = exit_code
+
+
+def _stack_running(state: dict[str, Any]) -> bool:
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (KeyError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _use_local_stack() -> dict[str, Any] | None:
     """Against the local stack no flags are needed: its state file names every endpoint."""
     if os.environ.get("PORTAL_PREFIX") or not STATE_FILE.exists():
         return None
-    state: dict[str, Any] = json.loads(STATE_FILE.read_text())
+    try:
+        state: dict[str, Any] = json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return None
+    if not _stack_running(state):
+        return None
     os.environ.update(state["env"])
     return state
 
 
-def parse_line(text: str) -> InvoiceLine:
-    parts = text.split(";")
-    if len(parts) != 4:
-        raise InvalidRequestError("--line braucht 'Beschreibung;Menge;Netto-Cent;USt-%'.")
-    description, quantity, net, rate = (part.strip() for part in parts)
-    try:
-        line = InvoiceLine(description, int(quantity), int(net), Decimal(rate.replace(",", ".")))
-    except (ValueError, InvalidOperation) as exc:
-        raise InvalidRequestError(f"Ungültige Position: {text}") from exc
-    if not description or line.quantity <= 0 or not Decimal(0) <= line.tax_rate_percent <= 100:
-        raise InvalidRequestError(f"Ungültige Position: {text}")
-    return line
+def _connect() -> None:
+    """The stage to talk to: AWS by PORTAL_PREFIX, else the running local stack."""
+    if os.environ.get("PORTAL_PREFIX"):
+        return
+    if _use_local_stack() is None:
+        raise CliError("no_stack", NO_STACK)
+
+
+def parse_line(text: str, rates: Sequence[Decimal] = DEFAULT_VAT_RATES) -> InvoiceLine:
+    return _parse_line(text, rates)
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,9 +120,28 @@ def _container() -> Any:
     return Container(get_settings(), metrics=NO_METRICS)
 
 
+def _today(container: Any) -> date:
+    from chalicelib.services.invoices import today_in_berlin
+
+    return today_in_berlin(container.clock.now())
+
+
+# -- stores ------------------------------------------------------------------------------
+
+
+def _store_fields(args: argparse.Namespace, names: Sequence[str]) -> dict[str, str]:
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
 def stores_create(args: argparse.Namespace) -> dict[str, Any]:
     from chalicelib.services.stores import NewStore
 
+    fields = _store_fields(
+        args, ("name", "email", "street", "postal_code", "city", "country", "vat_id")
+    )
+    check_store_fields(fields)
+    check_monthly_fee(args.monthly_fee_cents)
+    _connect()
     store_id = _container().store_service.create(
         NewStore(
             name=args.name,
@@ -70,20 +154,91 @@ def stores_create(args: argparse.Namespace) -> dict[str, Any]:
     return {"store_id": store_id}
 
 
+def stores_list(args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.services.stores import status_of
+
+    _connect()
+    stores = _container().store_service.list(args.status)
+    return {
+        "stores": [
+            {
+                "store_id": store.id,
+                "name": store.name,
+                "billing_email": store.billing_email,
+                "status": status_of(store),
+            }
+            for store in stores
+        ]
+    }
+
+
+def stores_show(args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.api.presenters import profile
+    from chalicelib.services.stores import status_of
+
+    _connect()
+    container = _container()
+    overview = container.store_service.overview(args.store)
+    store = overview.store
+    today = _today(container)
+    shown = profile(store, today)
+    return {
+        "store": {
+            **shown["store"],
+            "status": status_of(store),
+            "monthly_fee_cents": store.monthly_fee_cents,
+            "created_at": store.created_at,
+            "closed_at": store.closed_at,
+            "blocked_since": store.blocked_since,
+            "payment_method": shown["payment_method"],
+        },
+        "open_balance_cents": store.open_balance_cents(),
+        "overdue_balance_cents": store.overdue_balance_cents(today),
+        "autopay": store.autopay,
+        "invited": overview.invited,
+    }
+
+
+def stores_update(args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.services.stores import StoreChanges
+
+    names = ("name", "email", "street", "postal_code", "city", "vat_id")
+    fields = _store_fields(args, names)
+    if not fields:
+        raise CliError(
+            "invalid_request",
+            "Nichts zu ändern: gib mindestens eine Angabe an, z. B. --city Hamburg.",
+            MISTAKE,
+        )
+    # Checked by the service before it writes (the postal code by the store's country).
+    _connect()
+    store = _container().store_service.update(args.store, StoreChanges(**fields))
+    return {"store_id": store.id}
+
+
 def stores_close(args: argparse.Namespace) -> dict[str, Any]:
+    _connect()
     store = _container().store_service.close(args.store)
     closed_at = store.closed_at.isoformat() if store.closed_at else None
     return {"store_id": store.id, "closed_at": closed_at}
 
 
 def invitations_send(args: argparse.Namespace) -> dict[str, Any]:
+    _connect()
     sent = _container().invitation_service.send(args.store)
     return {"invitation_url": sent.url, "expires_at": sent.expires_at.isoformat()}
 
 
+# -- invoices ----------------------------------------------------------------------------
+
+
 def invoices_issue(args: argparse.Namespace) -> dict[str, Any]:
-    lines = [parse_line(text) for text in args.line]
-    invoice = _container().invoice_issuer.issue(
+    _connect()
+    container = _container()
+    settings = container.settings
+    lines = [parse_line(text, settings.vat_rates) for text in args.line]
+    check_lines(lines, settings.vat_rates, settings.max_invoice_gross_cents)
+    invoice = container.invoice_issuer.issue(
         args.store, lines, period=args.period, due_days=args.due_days
     )
     return {
@@ -93,15 +248,63 @@ def invoices_issue(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def invoices_list(args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.api.presenters import invoice_summary
+
+    _connect()
+    container = _container()
+    container.store_service.profile(args.store)  # store_not_found before an empty list
+    today = _today(container)
+    items: list[Any] = []
+    start_key = None
+    while True:
+        page = container.invoices.list_for_store(args.store, None, 100, start_key)
+        items.extend(page.items)
+        start_key = page.last_key
+        if not start_key:
+            break
+    return {"invoices": [invoice_summary(invoice, today) for invoice in items]}
+
+
+def invoices_show(args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.api.presenters import invoice_detail
+    from chalicelib.domain.errors import InvoiceNotFoundError
+
+    _connect()
+    container = _container()
+    invoice = container.invoices.get(args.invoice)
+    if invoice is None:
+        raise InvoiceNotFoundError()
+    return {"invoice": invoice_detail(invoice, _today(container))}
+
+
+def invoices_resend(args: argparse.Namespace) -> dict[str, Any]:
+    _connect()
+    sent_to = _container().invoice_issuer.resend(args.invoice)
+    if not sent_to:
+        print(
+            "Hinweis: Die Rechnungs-E-Mail-Adresse des Stores ist ungültig, es ging keine "
+            "E-Mail hinaus. Korrigiere sie mit `portal stores update --store ID --email …`.",
+            file=sys.stderr,
+        )
+    return {"invoice_id": args.invoice, "sent_to": list(sent_to)}
+
+
 def invoices_void(args: argparse.Namespace) -> dict[str, Any]:
+    _connect()
     invoice = _container().invoice_issuer.void(args.invoice)
     return {"invoice_id": invoice.id, "status": invoice.status.value}
+
+
+# -- jobs and the outbox -----------------------------------------------------------------
 
 
 def billing_run(args: argparse.Namespace) -> dict[str, Any]:
     from chalicelib.services.billing import licence_payment_id
 
+    _connect()
     container = _container()
+    container.invoice_issuer.supplier.require_valid()
     result = container.billing.run(args.period)
     # The charges run behind the charge queue (the pump locally, Lambda in AWS); report
     # them once the queue has drained.
@@ -132,109 +335,396 @@ def _wait_for_queue(container: Any, seconds: float) -> None:
         if container.charge_queue.in_flight() == 0:
             return
         time.sleep(0.5)
-    print("warning: charges still running; counts are incomplete", file=sys.stderr)
+    print("Hinweis: Abbuchungen laufen noch; die Zahlen sind unvollständig.", file=sys.stderr)
 
 
 def dunning_run(args: argparse.Namespace) -> dict[str, Any]:
     import dataclasses
-    from datetime import date
 
-    from chalicelib.services.invoices import today_in_berlin
-
+    _connect()
     container = _container()
-    today = date.fromisoformat(args.today) if args.today else today_in_berlin(container.clock.now())
+    today = date.fromisoformat(args.today) if args.today else _today(container)
     return dataclasses.asdict(container.dunning.run(today))
 
 
-def outbox(args: argparse.Namespace) -> dict[str, Any]:
-    state = _use_local_stack() or {}
-    endpoint = state.get("env", {}).get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+def outbox(args: argparse.Namespace) -> dict[str, Any] | str:
+    _connect()
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint:
-        raise InvalidRequestError("outbox gibt es nur im lokalen Stack.")
-    from local.outbox import read_outbox
+        raise CliError("invalid_request", "outbox gibt es nur im lokalen Stack.", MISTAKE)
+    from local.outbox import as_text, read_outbox
 
-    return {"messages": read_outbox(endpoint)}
+    messages = read_outbox(endpoint)
+    if args.to:
+        wanted = args.to.strip().lower()
+        messages = [m for m in messages if str(m["to"]).strip().lower() == wanted]
+    if args.last:
+        messages = messages[-1:]
+    if args.text:
+        return as_text(messages)
+    return {"messages": messages}
+
+
+# -- argument types and the parser -------------------------------------------------------
 
 
 def _period(text: str) -> str:
-    if len(text) != 7 or text[4] != "-" or not (text[:4] + text[5:]).isdigit():
-        raise argparse.ArgumentTypeError("Zeitraum als YYYY-MM")
-    if not 1 <= int(text[5:]) <= 12:
-        raise argparse.ArgumentTypeError("Monat 01 bis 12")
-    return text
+    if error := validate_period(text):
+        raise argparse.ArgumentTypeError(error)
+    return text.strip()
 
 
 def _day(text: str) -> str:
-    from datetime import date
-
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError as exc:
-        raise argparse.ArgumentTypeError("Datum als YYYY-MM-DD") from exc
+        raise argparse.ArgumentTypeError(
+            f"„{text}“ ist kein Datum im Format JJJJ-MM-TT (z. B. 2026-11-30)"
+        ) from exc
+
+
+def _reason(text: str) -> str:
+    if error := validate_text(text, 500, "Der Grund"):
+        raise argparse.ArgumentTypeError(error)
+    return text.strip()
+
+
+_ARGPARSE_MESSAGES: tuple[tuple[str, Callable[[re.Match[str]], str]], ...] = (
+    (r"the following arguments are required: (.+)", lambda m: f"Es fehlt: {m[1]}"),
+    (r"unrecognized arguments: (.+)", lambda m: f"Unbekannte Angabe: {m[1]}"),
+    (
+        r"argument (\S+): invalid choice: '?([^']*)'? \(choose from (.+)\)",
+        lambda m: f"{_name(m[1])}: „{m[2]}“ gibt es nicht (möglich: {m[3]})",
+    ),
+    (
+        r"argument (\S+): invalid int value: '?([^']*)'?",
+        lambda m: f"{_name(m[1])}: „{m[2]}“ ist keine ganze Zahl",
+    ),
+    (
+        r"argument (\S+): invalid float value: '?([^']*)'?",
+        lambda m: f"{_name(m[1])}: „{m[2]}“ ist keine Zahl",
+    ),
+    (r"argument (\S+): expected one argument", lambda m: f"{_name(m[1])} braucht einen Wert"),
+    (r"argument (\S+): (.+)", lambda m: f"{_name(m[1])}: {m[2]}"),
+    (r"ambiguous option: (\S+)", lambda m: f"Mehrdeutige Angabe: {m[1]}"),
+)
+
+
+def _name(argument: str) -> str:
+    names = argument.split("/")
+    long = [n for n in names if n.startswith("--")]
+    if long:
+        return long[0]
+    return "Befehl" if argument in ("group", "command") else argument
+
+
+def german(message: str) -> str:
+    for pattern, render in _ARGPARSE_MESSAGES:
+        match = re.fullmatch(pattern, message)
+        if match:
+            return render(match)
+    return message
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def add_usage(
+        self, usage: str | None, actions: Any, groups: Any, prefix: str | None = None
+    ) -> None:
+        super().add_usage(usage, actions, groups, prefix or "Aufruf: ")
+
+
+class GermanParser(argparse.ArgumentParser):
+    """argparse, speaking German and answering a mistake with one line and exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self._optionals.title = "Optionen"
+        self._positionals.title = "Befehle"
+        self.add_argument(
+            "-h", "--help", action="help", help="diese Hilfe zeigen (z. B. portal stores -h)"
+        )
+
+    def error(self, message: str) -> NoReturn:
+        hint = f" (Hilfe: {self.prog} --help)"
+        print(f"invalid_request: {german(message)}{hint}", file=sys.stderr)
+        sys.exit(MISTAKE)
+
+
+def _command(
+    group: Any, name: str, summary: str, example: str, run: Callable[..., Any]
+) -> GermanParser:
+    parser: GermanParser = group.add_parser(
+        name, help=summary, description=summary, epilog=f"Beispiel:\n  {example}"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _group(groups: Any, name: str, summary: str) -> Any:
+    parser = groups.add_parser(name, help=summary, description=summary)
+    return parser.add_subparsers(dest="command", required=True, title="Befehle", metavar="BEFEHL")
+
+
+def _store_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument(
+        "--street", required=required, help='Straße und Hausnummer, z. B. "Oranienstraße 42"'
+    )
+    parser.add_argument(
+        "--postal-code", required=required, help="Postleitzahl (DE: 5 Ziffern), z. B. 10999"
+    )
+    parser.add_argument("--city", required=required, help="Ort, z. B. Berlin")
+    parser.add_argument(
+        "--vat-id",
+        help="USt-IdNr. des Stores (Ländercode + Nummer mit Prüfziffer), z. B. DE123456788",
+    )
+
+
+def _stores(groups: Any) -> None:
+    stores = _group(groups, "stores", "Stores (Restaurants) anlegen, ansehen, ändern, schließen")
+    create = _command(
+        stores,
+        "create",
+        "einen Store anlegen",
+        'portal stores create --name "Pizzeria Da Mario" --email mario@pizzeria.de '
+        '--street "Oranienstraße 42" --postal-code 10999 --city Berlin',
+        stores_create,
+    )
+    create.add_argument("--name", required=True, help='Name des Stores, z. B. "Pizzeria Da Mario"')
+    create.add_argument(
+        "--email",
+        required=True,
+        help="genau eine E-Mail-Adresse für Rechnungen und die Einladung, z. B. mario@pizzeria.de",
+    )
+    _store_options(create, required=True)
+    create.add_argument(
+        "--country", default="DE", help="Ländercode der Adresse (Standard DE), z. B. AT"
+    )
+    create.add_argument(
+        "--monthly-fee-cents",
+        type=int,
+        default=4900,
+        help="monatliche Lizenzgebühr netto in Cent (Standard 4900, 0 = keine), z. B. 4900",
+    )
+    listing = _command(
+        stores, "list", "alle Stores auflisten", "portal stores list --status blocked", stores_list
+    )
+    listing.add_argument(
+        "--status",
+        choices=("active", "blocked", "closed"),
+        help="nur Stores mit diesem Status (active, blocked, closed), z. B. --status blocked",
+    )
+    show = _command(
+        stores,
+        "show",
+        "einen Store mit Salden, Autopay und Einladungsstand zeigen",
+        "portal stores show --store st_0123456789abcdef",
+        stores_show,
+    )
+    show.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+    update = _command(
+        stores,
+        "update",
+        "Name, Adresse, USt-IdNr. oder Rechnungs-E-Mail eines Stores ändern "
+        "(ausgestellte Rechnungen bleiben unverändert)",
+        "portal stores update --store st_0123456789abcdef --city Hamburg --postal-code 20095",
+        stores_update,
+    )
+    update.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+    update.add_argument("--name", help='neuer Name, z. B. "Pizzeria Da Mario"')
+    update.add_argument(
+        "--email",
+        help="neue Rechnungs-E-Mail (genau eine Adresse, noch keinem anderen Store zugeordnet), "
+        "z. B. buchhaltung@pizzeria.de",
+    )
+    _store_options(update, required=False)
+    close = _command(
+        stores,
+        "close",
+        "einen Store schließen: ab dem nächsten Lauf keine Lizenzrechnungen mehr",
+        "portal stores close --store st_0123456789abcdef",
+        stores_close,
+    )
+    close.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+
+
+def _invoices(groups: Any) -> None:
+    invoices = _group(groups, "invoices", "Rechnungen ausstellen, ansehen, erneut senden")
+    issue = _command(
+        invoices,
+        "issue",
+        "eine Rechnung ausstellen: PDF archivieren und dem Store per E-Mail schicken",
+        'portal invoices issue --store st_0123456789abcdef --line "Bondrucker;1;32900;19" '
+        '--line "Thermopapier;2;1995;7"',
+        invoices_issue,
+    )
+    issue.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+    issue.add_argument(
+        "--line",
+        action="append",
+        required=True,
+        help="eine Position als 'Beschreibung;Menge;Netto-Cent;USt-%%' (Menge 1–10.000, "
+        "1 Cent bis 1.000.000 €, USt 0, 7 oder 19), mehrfach möglich, "
+        'z. B. "SIDES Kassenlizenz;1;4900;19"',
+    )
+    issue.add_argument(
+        "--period", type=_period, help="Leistungszeitraum als JJJJ-MM, z. B. 2026-11"
+    )
+    issue.add_argument(
+        "--due-days",
+        type=int,
+        default=14,
+        help="Zahlungsziel in Tagen (0–365, Standard 14), z. B. 30",
+    )
+    listing = _command(
+        invoices,
+        "list",
+        "alle Rechnungen eines Stores, neueste zuerst",
+        "portal invoices list --store st_0123456789abcdef",
+        invoices_list,
+    )
+    listing.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+    for name, summary, run in (
+        ("show", "eine Rechnung mit Positionen, USt je Satz und Zahlungen zeigen", invoices_show),
+        ("resend", "eine Rechnung mit PDF noch einmal an den Store schicken", invoices_resend),
+        ("void", "eine offene Rechnung stornieren", invoices_void),
+    ):
+        command = _command(
+            invoices, name, summary, f"portal invoices {name} --invoice inv_0123456789abcdef", run
+        )
+        command.add_argument(
+            "--invoice", required=True, help="ID der Rechnung, z. B. inv_0123456789abcdef"
+        )
+
+
+def _jobs(groups: Any) -> None:
+    billing = _group(groups, "billing", "der monatliche Lizenzlauf")
+    run_billing = _command(
+        billing,
+        "run",
+        "Lizenzrechnungen eines Monats ausstellen, mailen und abbuchen (wie der Zeitplan)",
+        "portal billing run --period 2026-11",
+        billing_run,
+    )
+    run_billing.add_argument(
+        "--period", type=_period, required=True, help="abzurechnender Monat, z. B. 2026-11"
+    )
+    run_billing.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="nicht auf die Abbuchungen warten, z. B. --no-wait",
+    )
+    run_billing.add_argument(
+        "--wait-seconds",
+        type=float,
+        default=300.0,
+        help="so lange höchstens auf die Abbuchungen warten (Standard 300), z. B. 60",
+    )
+    dunning = _group(groups, "dunning", "der tägliche Mahnlauf")
+    run_dunning = _command(
+        dunning,
+        "run",
+        "Wiederholungen, Erinnerungen und Kassensperren (wie der Zeitplan)",
+        "portal dunning run --today 2026-11-30",
+        dunning_run,
+    )
+    run_dunning.add_argument(
+        "--today", type=_day, help="Stichtag statt heute (JJJJ-MM-TT), z. B. 2026-11-30"
+    )
+    box = groups.add_parser(
+        "outbox",
+        help="die E-Mails, die der lokale Stack verschickt hat",
+        description="die E-Mails, die der lokale Stack verschickt hat (nur lokal)",
+        epilog="Beispiele:\n  portal outbox --text --last\n"
+        "  portal outbox --to mario@pizzeria-da-mario.example --text",
+    )
+    box.set_defaults(run=outbox)
+    box.add_argument("--text", action="store_true", help="lesbar statt JSON, z. B. --text")
+    box.add_argument("--last", action="store_true", help="nur die neueste E-Mail, z. B. --last")
+    box.add_argument("--to", help="nur E-Mails an diese Adresse, z. B. mario@pizzeria.de")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="portal", description="SIDES Kundenportal – Betrieb")
-    groups = parser.add_subparsers(dest="group", required=True)
-
-    stores = groups.add_parser("stores").add_subparsers(dest="command", required=True)
-    create = stores.add_parser("create")
-    create.add_argument("--name", required=True)
-    create.add_argument("--email", required=True)
-    create.add_argument("--street", required=True)
-    create.add_argument("--postal-code", required=True)
-    create.add_argument("--city", required=True)
-    create.add_argument("--country", default="DE")
-    create.add_argument("--vat-id")
-    create.add_argument("--monthly-fee-cents", type=int, default=4900)
-    create.set_defaults(run=stores_create)
-    close = stores.add_parser("close", help="no more licence invoices from the next run on")
-    close.add_argument("--store", required=True)
-    close.set_defaults(run=stores_close)
-
-    invitations = groups.add_parser("invitations").add_subparsers(dest="command", required=True)
-    send = invitations.add_parser("send")
-    send.add_argument("--store", required=True)
-    send.set_defaults(run=invitations_send)
-
-    invoices = groups.add_parser("invoices").add_subparsers(dest="command", required=True)
-    issue = invoices.add_parser("issue")
-    issue.add_argument("--store", required=True)
-    issue.add_argument("--line", action="append", required=True)
-    issue.add_argument("--period", type=_period)
-    issue.add_argument("--due-days", type=int, default=14)
-    issue.set_defaults(run=invoices_issue)
-    void = invoices.add_parser("void")
-    void.add_argument("--invoice", required=True)
-    void.set_defaults(run=invoices_void)
-
-    billing = groups.add_parser("billing").add_subparsers(dest="command", required=True)
-    run_billing = billing.add_parser("run")
-    run_billing.add_argument("--period", type=_period, required=True)
-    run_billing.add_argument("--no-wait", action="store_true", help="do not wait for charges")
-    run_billing.add_argument("--wait-seconds", type=float, default=300.0)
-    run_billing.set_defaults(run=billing_run)
-
-    dunning = groups.add_parser("dunning").add_subparsers(dest="command", required=True)
-    run_dunning = dunning.add_parser("run")
-    run_dunning.add_argument("--today", type=_day)
-    run_dunning.set_defaults(run=dunning_run)
-
-    groups.add_parser("outbox").set_defaults(run=outbox)
+    parser = GermanParser(
+        prog="portal",
+        description="SIDES Kundenportal – Betrieb. Jeder Befehl gibt ein JSON-Objekt aus.",
+        epilog="Beispiel:\n  portal stores list\n\nHilfe zu einem Befehl: portal stores create -h",
+    )
+    groups = parser.add_subparsers(dest="group", required=True, title="Befehle", metavar="BEREICH")
+    _stores(groups)
+    invitations = _group(groups, "invitations", "Einladungen ins Kundenportal")
+    send = _command(
+        invitations,
+        "send",
+        "eine Einladung an die Rechnungs-E-Mail des Stores schicken",
+        "portal invitations send --store st_0123456789abcdef",
+        invitations_send,
+    )
+    send.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+    _invoices(groups)
+    _jobs(groups)
     return parser
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value) if value % 1 else int(value)
+    raise TypeError(f"not serialisable: {type(value).__name__}")
+
+
+def _fail(code: str, message: str, exit_code: int) -> int:
+    print(f"{code}: {' '.join(message.split())}", file=sys.stderr)
+    return exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    run: Callable[[argparse.Namespace], dict[str, Any] | str] = args.run
+    try:
+        result = run(args)
+    except FieldError as exc:
+        option = OPTIONS.get(exc.field)
+        where = f"{exc.field} ({option})" if option and option != exc.field else exc.field
+        return _fail(exc.code, f"{where}: {exc.problem}", MISTAKE)
+    except InvalidRequestError as exc:
+        return _fail(exc.code, exc.message, MISTAKE)
+    except PortalError as exc:
+        return _fail(exc.code, exc.message, FAILURE)
+    except CliError as exc:
+        return _fail(exc.code, exc.message, exc.exit_code)
+    if isinstance(result, str):
+        sys.stdout.write(result)
+    else:
+        print(json.dumps(result, ensure_ascii=False, default=_json_default))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _use_local_stack()
-    run: Callable[[argparse.Namespace], dict[str, Any]] = args.run
+    from chalicelib.config import ConfigError
+
     try:
-        result = run(args)
-    except PortalError as exc:
-        print(f"{exc.code}: {exc.message}", file=sys.stderr)
-        return 1
-    print(json.dumps(result, ensure_ascii=False))
-    return 0
+        return _run(args)
+    except ConfigError as exc:
+        if "PORTAL_PREFIX" in str(exc):
+            return _fail("no_stack", NO_STACK, FAILURE)
+        return _fail("config_error", f"Einstellung fehlt oder ist ungültig: {exc}", FAILURE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", "Abgebrochen.", 130)
+    except Exception as exc:  # noqa: BLE001 - the operator gets one line, never a traceback
+        return _fail("internal_error", _unexpected(exc), FAILURE)
+
+
+def _unexpected(exc: Exception) -> str:
+    name = type(exc).__name__
+    if name in ("EndpointConnectionError", "ConnectionError", "ConnectTimeoutError"):
+        return (
+            "Der Stack antwortet nicht. Läuft `make run` noch? Starte ihn neu und versuche "
+            f"es dann noch einmal ({name})."
+        )
+    return f"Unerwarteter Fehler ({name}): {exc}"
 
 
 if __name__ == "__main__":

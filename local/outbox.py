@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -10,11 +11,26 @@ from typing import Any
 import requests
 
 
+def _attachments(parsed: EmailMessage) -> list[dict[str, Any]]:
+    found = []
+    for part in parsed.iter_attachments():
+        body = part.get_payload(decode=True)
+        found.append(
+            {
+                "filename": part.get_filename() or "",
+                "content_type": part.get_content_type(),
+                "size": len(body) if isinstance(body, bytes) else 0,
+            }
+        )
+    return found
+
+
 def read_outbox(endpoint_url: str) -> list[dict[str, Any]]:
     data = requests.get(f"{endpoint_url.rstrip('/')}/moto-api/data.json", timeout=10).json()
     messages = []
     for raw in data.get("ses", {}).get("RawMessage", []):
         parsed = email.message_from_string(raw["raw_data"], policy=default_policy)
+        assert isinstance(parsed, EmailMessage)
         body = parsed.get_body(preferencelist=("plain",))
         messages.append(
             {
@@ -22,6 +38,30 @@ def read_outbox(endpoint_url: str) -> list[dict[str, Any]]:
                 "subject": str(parsed["Subject"]),
                 "text": body.get_content() if body is not None else "",
                 "sent_at": parsedate_to_datetime(str(parsed["Date"])).isoformat(),
+                "attachments": _attachments(parsed),
             }
         )
     return messages
+
+
+def as_text(messages: list[dict[str, Any]]) -> str:
+    """The mails for people: a header block per mail, then its text, oldest first."""
+    if not messages:
+        return "Noch keine E-Mails verschickt.\n"
+    blocks = []
+    for number, message in enumerate(messages, start=1):
+        lines = [
+            f"── E-Mail {number} von {len(messages)} " + "─" * 40,
+            f"An:      {message['to']}",
+            f"Betreff: {message['subject']}",
+            f"Gesendet: {message['sent_at']}",
+        ]
+        for attachment in message.get("attachments", []):
+            size = f"{attachment['size']:,}".replace(",", ".")
+            lines.append(
+                f"Anhang:  {attachment['filename']} ({attachment['content_type']}, {size} Bytes)"
+            )
+        lines.append("")
+        lines.append(str(message["text"]).rstrip("\n"))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from chalicelib.bootstrap import Container
 from chalicelib.domain.invoices import InvoiceLine, InvoiceStatus
+from chalicelib.domain.periods import period_label
 from chalicelib.domain.stores import Address
-from chalicelib.services.billing import period_label
 from chalicelib.services.stores import NewStore
 
 DEMO_EMAIL = "mario@pizzeria-da-mario.example"
@@ -44,7 +44,7 @@ def seed_demo(container: Container) -> str:
             name="Pizzeria Da Mario",
             email=DEMO_EMAIL,
             address=Address("Oranienstraße 42", "10999", "Berlin", "DE"),
-            vat_id="DE298765432",
+            vat_id="DE298765435",
             monthly_fee_cents=4900,
         )
     )

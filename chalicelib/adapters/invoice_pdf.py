@@ -260,22 +260,60 @@ def _draw_bank_details(pdf: FPDF, invoice: Invoice, supplier: Supplier) -> None:
         pdf.cell(_CONTENT_WIDTH - 38, 5, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
-def _draw_footer_columns(pdf: FPDF, supplier: Supplier) -> None:
-    columns = (
-        (supplier.name, supplier.address.street, _city_line(supplier.address)),
+def _footer_columns(supplier: Supplier) -> tuple[tuple[str, ...], ...]:
+    """Everything §35a GmbHG asks for on business letters (legal name, seat, register court
+    and number, every managing director) plus contact, tax numbers and bank."""
+    return (
+        (
+            supplier.name,
+            supplier.address.street,
+            _city_line(supplier.address),
+            f"Sitz der Gesellschaft: {supplier.address.city}",
+        ),
+        (
+            supplier.register_court,
+            supplier.register_number,
+            "Geschäftsführung: " + ", ".join(supplier.managing_directors),
+        ),
         (f"Telefon {supplier.phone}", supplier.email, supplier.portal_url),
-        (f"Steuernummer {supplier.tax_number}", f"USt-IdNr. {supplier.vat_id}"),
-        (supplier.bank, f"IBAN {supplier.iban}", f"BIC {supplier.bic}"),
+        (
+            f"Steuernummer {supplier.tax_number}",
+            f"USt-IdNr. {supplier.vat_id}",
+            supplier.bank,
+            f"IBAN {supplier.iban}",
+            f"BIC {supplier.bic}",
+        ),
     )
-    widths = (36.0, 50.0, 38.0, _CONTENT_WIDTH - 124.0)
+
+
+def _draw_footer_columns(pdf: FPDF, supplier: Supplier) -> None:
+    widths = (40.0, 46.0, 38.0, _CONTENT_WIDTH - 124.0)
     top = pdf.get_y()
     x = _MARGIN_LEFT
     _font(pdf, 7, color=_MUTED)
-    for width, lines in zip(widths, columns, strict=True):
-        for offset, text in enumerate(lines):
-            pdf.set_xy(x, top + offset * 3.6)
-            pdf.cell(width, 3.6, text)
+    for width, texts in zip(widths, _footer_columns(supplier), strict=True):
+        lines = [line for text in texts for line in _wrap(pdf, text, width - 2)]
+        for offset, text in enumerate(lines[:_FOOTER_LINES]):
+            pdf.set_xy(x, top + offset * 3.4)
+            pdf.cell(width, 3.4, text)
         x += width
+
+
+_FOOTER_LINES = 5
+
+
+def _wrap(pdf: FPDF, text: str, width: float) -> list[str]:
+    """Break a footer text at spaces so that it stays inside its column."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if current and pdf.get_string_width(candidate) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = candidate
+    return [*lines, current] if current else lines
 
 
 def _service_row(invoice: Invoice) -> tuple[str, str]:

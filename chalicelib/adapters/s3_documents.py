@@ -1,9 +1,17 @@
-"""Invoice PDFs in the private S3 bucket; owners get short presigned GETs only."""
+"""Documents (PDFs) in the private, object-locked S3 bucket; owners get short presigned
+GETs only."""
 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib.domain.archive import retain_until as retention_end
+from chalicelib.domain.archive import retain_until_moment
+
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def _safe_filename(name: str) -> str:
@@ -11,20 +19,36 @@ def _safe_filename(name: str) -> str:
 
 
 class S3DocumentStore:
-    """DocumentStore on S3."""
+    """DocumentStore on S3: every PDF is locked in COMPLIANCE mode until its retention
+    period (8 years after the end of its issue year) is over."""
 
     def __init__(self, client: Any, bucket: str) -> None:
         self._client = client
         self._bucket = bucket
 
-    def put_pdf(self, key: str, body: bytes) -> None:
+    def put_pdf(self, key: str, body: bytes, retain_until: date | None = None) -> None:
+        # A document is archived on the day it is issued; callers that know the issue date
+        # pass the end of its retention explicitly.
+        release = retain_until or retention_end(datetime.now(BERLIN).date())
         self._client.put_object(
             Bucket=self._bucket,
             Key=key,
             Body=body,
             ContentType="application/pdf",
             ServerSideEncryption="AES256",
+            ObjectLockMode="COMPLIANCE",
+            ObjectLockRetainUntilDate=retain_until_moment(release),
         )
+
+    def get_pdf(self, key: str) -> bytes:
+        response = self._client.get_object(Bucket=self._bucket, Key=key)
+        body: bytes = response["Body"].read()
+        return body
+
+    def retention_of(self, key: str) -> tuple[str, datetime]:
+        """Mode and retain-until of an archived document (for checks and tests)."""
+        found = self._client.get_object_retention(Bucket=self._bucket, Key=key)["Retention"]
+        return str(found["Mode"]), found["RetainUntilDate"]
 
     def presigned_download(self, key: str, filename: str, expires_in: int) -> str:
         url = self._client.generate_presigned_url(

@@ -1,4 +1,4 @@
-"""Sends the portal's e-mails through SES as proper MIME messages."""
+"""Sends the portal's e-mails through SES as proper MIME messages (with attachments)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ class SesMailer:
         message["Date"] = format_datetime(self._clock.now())
         message["Message-ID"] = make_msgid(domain=self._sender.split("@")[-1])
         message.set_content(mail.text)
+        for attachment in mail.attachments:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            message.add_attachment(
+                attachment.body,
+                maintype=maintype,
+                subtype=subtype or "octet-stream",
+                filename=attachment.filename,
+            )
         self._client.send_raw_email(
             Source=self._sender,
             Destinations=[mail.to],

@@ -1,10 +1,52 @@
-"""The vendor as it appears on every invoice (§14 Abs. 4 UStG)."""
+"""The seller as it appears on every document (§14 Abs. 4 UStG, §35a GmbHG).
+
+The values are configuration of each stage (see chalicelib/config.py and docs/deploy.md);
+this module only knows their shape and checks them when they are read. A stage whose seller
+data is incomplete or invalid issues nothing: `require_valid` says what is wrong.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
+from stdnum import bic as stdnum_bic
+from stdnum import iban as stdnum_iban
+from stdnum.de import handelsregisternummer, stnr
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError
+
+from chalicelib.domain.errors import PortalError
 from chalicelib.domain.stores import Address
+from chalicelib.domain.validation import validate_address, validate_email
+
+# The German names of the fields, for messages that name the field.
+FIELD_NAMES = {
+    "legal_name": "Firma (legal_name)",
+    "street": "Straße (address.street)",
+    "postal_code": "Postleitzahl (address.postal_code)",
+    "city": "Ort (address.city)",
+    "country": "Land (address.country)",
+    "register_court": "Registergericht (register_court)",
+    "register_number": "Registernummer (register_number)",
+    "managing_directors": "Geschäftsführer (managing_directors)",
+    "vat_id": "USt-IdNr. (vat_id)",
+    "tax_number": "Steuernummer (tax_number)",
+    "iban": "IBAN (bank.iban)",
+    "bic": "BIC (bank.bic)",
+    "bank": "Bank (bank.name)",
+    "email": "E-Mail (contact.email)",
+    "phone": "Telefon (contact.phone)",
+    "portal_url": "Portal-Adresse (contact.portal_url)",
+}
+
+
+class SellerDataError(PortalError):
+    """The stage's seller data cannot go on a document."""
+
+    code = "seller_data_invalid"
+    message = "Die Verkäuferdaten dieser Stage sind ungültig; es wird nichts ausgestellt."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,17 +61,164 @@ class Supplier:
     bic: str
     bank: str
     portal_url: str
+    register_court: str = ""
+    register_number: str = ""
+    managing_directors: tuple[str, ...] = ()
+    # Why this seller data must not be printed; empty when it is valid.
+    problems: tuple[str, ...] = ()
+    source: str = ""
+
+    @property
+    def register_entry(self) -> str:
+        """ "Amtsgericht Charlottenburg, HRB 123456 B" as §35a GmbHG wants it on letters."""
+        return f"{self.register_court}, {self.register_number}"
+
+    def require_valid(self) -> Supplier:
+        if self.problems:
+            where = f" ({self.source})" if self.source else ""
+            raise SellerDataError(
+                f"Die Verkäuferdaten{where} sind ungültig, deshalb wird nichts ausgestellt: "
+                + "; ".join(self.problems)
+            )
+        return self
 
 
-DEFAULT_SUPPLIER = Supplier(
-    name="SIDES GmbH",
-    address=Address(street="Musterstraße 1", postal_code="10115", city="Berlin", country="DE"),
-    vat_id="DE123456789",
-    tax_number="37/123/45678",
-    email="billing@sides.example",
-    phone="+49 30 1234567",
-    iban="DE02 1001 0010 0123 4567 89",
-    bic="PBNKDEFFXXX",
-    bank="Postbank Berlin",
-    portal_url="https://portal.sides.example",
-)
+def _text(data: Mapping[str, Any], *path: str) -> str:
+    value: Any = data
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def parse_supplier(data: Mapping[str, Any], source: str = "") -> Supplier:
+    """Build the seller from its configuration; every problem is collected, none raised."""
+    problems: list[str] = []
+
+    def required(field: str, *path: str) -> str:
+        value = _text(data, *path)
+        if not value:
+            problems.append(f"{FIELD_NAMES[field]} fehlt")
+        return value
+
+    name = required("legal_name", "legal_name")
+    address = Address(
+        street=_text(data, "address", "street"),
+        postal_code=_text(data, "address", "postal_code"),
+        city=_text(data, "address", "city"),
+        country=_text(data, "address", "country") or "DE",
+    )
+    problems.extend(f"{FIELD_NAMES[f]}: {m}" for f, m in validate_address(address).items())
+    court = required("register_court", "register_court")
+    number = required("register_number", "register_number")
+    if court and number:
+        problems.extend(_check_register(court, number))
+    raw_directors = data.get("managing_directors")
+    directors = tuple(d.strip() for d in (raw_directors or []) if isinstance(d, str) and d.strip())
+    if not directors:
+        problems.append(f"{FIELD_NAMES['managing_directors']} fehlt (mindestens ein Name)")
+    vat_id = _checked(required("vat_id", "vat_id"), "vat_id", eu_vat, problems)
+    tax_number = _checked(required("tax_number", "tax_number"), "tax_number", stnr, problems)
+    iban = _checked(required("iban", "bank", "iban"), "iban", stdnum_iban, problems)
+    bic = _checked(required("bic", "bank", "bic"), "bic", stdnum_bic, problems)
+    bank = required("bank", "bank", "name")
+    email = required("email", "contact", "email")
+    if email and (error := validate_email(email)):
+        problems.append(f"{FIELD_NAMES['email']}: {error}")
+    phone = required("phone", "contact", "phone")
+    portal_url = required("portal_url", "contact", "portal_url")
+    if portal_url and not portal_url.startswith("https://"):
+        problems.append(f"{FIELD_NAMES['portal_url']}: muss mit https:// beginnen")
+    return Supplier(
+        name=name,
+        address=address,
+        vat_id=eu_vat.compact(vat_id) if vat_id else "",
+        tax_number=tax_number,
+        email=email,
+        phone=phone,
+        iban=stdnum_iban.format(iban) if iban else "",
+        bic=stdnum_bic.compact(bic) if bic else "",
+        bank=bank,
+        portal_url=portal_url.rstrip("/"),
+        register_court=court,
+        register_number=number,
+        managing_directors=directors,
+        problems=tuple(problems),
+        source=source,
+    )
+
+
+def _checked(value: str, field: str, module: Any, problems: list[str]) -> str:
+    """The value if the standard's own check (format, checksum) accepts it, else ''."""
+    if not value:
+        return ""
+    try:
+        module.validate(value)
+    except ValidationError:
+        problems.append(f"{FIELD_NAMES[field]} „{value}“ ist ungültig")
+        return ""
+    return value
+
+
+def _check_register(court: str, number: str) -> list[str]:
+    """Court and HRA/HRB number as the Handelsregister writes them."""
+    # stdnum knows the register courts by their place ("Charlottenburg"), not "Amtsgericht".
+    place = court.removeprefix("Amtsgericht").strip()
+    try:
+        handelsregisternummer.validate(f"{place} {number}")
+    except ValidationError:
+        return [
+            f"{FIELD_NAMES['register_court']} und {FIELD_NAMES['register_number']} "
+            f"„{court}, {number}“ sind kein gültiger Handelsregistereintrag"
+        ]
+    return []
+
+
+def missing_supplier(source: str, reason: str) -> Supplier:
+    """The seller of a stage whose configuration could not be read at all."""
+    empty = Address(street="", postal_code="", city="")
+    return Supplier(
+        name="",
+        address=empty,
+        vat_id="",
+        tax_number="",
+        email="",
+        phone="",
+        iban="",
+        bic="",
+        bank="",
+        portal_url="",
+        problems=(reason,),
+        source=source,
+    )
+
+
+# Sample values (the local stack's and the tests'): a made-up company whose identifiers
+# pass their checksums. Real stages configure their own (docs/deploy.md).
+SAMPLE_SELLER: dict[str, Any] = {
+    "legal_name": "SIDES GmbH",
+    "address": {
+        "street": "Musterstraße 1",
+        "postal_code": "10115",
+        "city": "Berlin",
+        "country": "DE",
+    },
+    "register_court": "Amtsgericht Charlottenburg",
+    "register_number": "HRB 123456 B",
+    "managing_directors": ["Erika Mustermann", "Max Mustermann"],
+    "vat_id": "DE123456788",
+    "tax_number": "37/123/45678",
+    "bank": {
+        "iban": "DE89 3704 0044 0532 0130 00",
+        "bic": "COBADEFFXXX",
+        "name": "Commerzbank Berlin",
+    },
+    "contact": {
+        "email": "billing@sides.example",
+        "phone": "+49 30 1234567",
+        "portal_url": "https://portal.sides.example",
+    },
+}
+
+SAMPLE_SUPPLIER = parse_supplier(SAMPLE_SELLER, source="Beispieldaten")
+# Kept for callers written before the seller became configuration.
+DEFAULT_SUPPLIER = SAMPLE_SUPPLIER

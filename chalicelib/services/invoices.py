@@ -1,4 +1,5 @@
-"""Use cases of invoices: issue (numbered, PDF stored), void, list, read, download."""
+"""Use cases of invoices: issue (numbered, PDF archived, mailed), resend, void, list, read,
+download."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import dataclasses
 import secrets
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.archive import retain_until
 from chalicelib.domain.errors import (
     ConflictError,
-    InvalidRequestError,
     InvoiceNotFoundError,
     InvoiceNotVoidableError,
     StoreNotFoundError,
@@ -22,7 +24,16 @@ from chalicelib.domain.invoices import (
     can_move,
     format_number,
 )
+from chalicelib.domain.stores import Store
 from chalicelib.domain.supplier import Supplier
+from chalicelib.domain.validation import (
+    DEFAULT_MAX_INVOICE_GROSS_CENTS,
+    DEFAULT_VAT_RATES,
+    FieldError,
+    check_lines,
+    validate_period,
+)
+from chalicelib.services import emails
 from chalicelib.services.cursors import CursorCodec
 from chalicelib.services.ports import (
     NO_METRICS,
@@ -30,6 +41,7 @@ from chalicelib.services.ports import (
     DocumentStore,
     InvoicePage,
     InvoiceRepository,
+    Mailer,
     Metrics,
     PdfRenderer,
     StoreRepository,
@@ -74,7 +86,8 @@ def _describe(lines: Sequence[InvoiceLine]) -> str:
 class InvoiceIssuer:
     """Issues invoices: renders the PDF for the number it is about to take, then commits
     number, invoice and store balance in one transaction, so no invoice exists without
-    its PDF and no number is skipped."""
+    its PDF and no number is skipped. Every new invoice goes to the owner by e-mail, with
+    its PDF attached, whether or not they ever signed in to the portal."""
 
     invoices: InvoiceRepository
     stores: StoreRepository
@@ -83,6 +96,10 @@ class InvoiceIssuer:
     supplier: Supplier
     clock: Clock
     metrics: Metrics = NO_METRICS
+    mailer: Mailer | None = None
+    portal_url: str = ""
+    vat_rates: tuple[Decimal, ...] = DEFAULT_VAT_RATES
+    max_gross_cents: int = DEFAULT_MAX_INVOICE_GROSS_CENTS
 
     def issue(
         self,
@@ -92,10 +109,13 @@ class InvoiceIssuer:
         due_days: int = 14,
         invoice_id: str | None = None,
     ) -> Invoice:
-        if not lines or due_days < 0 or due_days > 365:
-            raise InvalidRequestError(
-                "Eine Rechnung braucht Positionen und ein gültiges Zahlungsziel."
-            )
+        if due_days < 0 or due_days > 365:
+            raise FieldError("Zahlungsziel", f"{due_days} Tage liegt nicht zwischen 0 und 365")
+        if period is not None and (error := validate_period(period)):
+            raise FieldError("Zeitraum", error)
+        check_lines(lines, self.vat_rates, self.max_gross_cents)
+        # A stage whose seller data is invalid issues nothing at all.
+        supplier = self.supplier.require_valid()
         store = self.stores.get(store_id)
         if store is None:
             raise StoreNotFoundError()
@@ -115,7 +135,8 @@ class InvoiceIssuer:
                 status=InvoiceStatus.OPEN,
                 created_at=now,
             )
-            self.documents.put_pdf(pdf_key(invoice), self.render_pdf(invoice, store, self.supplier))
+            pdf = self.render_pdf(invoice, store, supplier)
+            self.documents.put_pdf(pdf_key(invoice), pdf, retain_until(invoice.issue_date))
             try:
                 self.invoices.add_numbered(invoice, sequence)
             except ConflictError:
@@ -124,8 +145,55 @@ class InvoiceIssuer:
                     return existing  # someone issued this very invoice meanwhile
                 continue
             self.metrics.count("InvoicesIssued")
+            # A licence invoice of a store with autopay is charged right after the run.
+            charged = invoice_id is not None and store.autopay and store.payment_method is not None
+            self._mail(store, invoice, pdf, charged_automatically=charged)
             return invoice
         raise ConflictError()
+
+    def resend(self, invoice_id: str) -> tuple[str, ...]:
+        """Mail an issued invoice (its archived PDF) to the owner again; the addresses."""
+        invoice = self.invoices.get(invoice_id)
+        if invoice is None:
+            raise InvoiceNotFoundError()
+        store = self.stores.get(invoice.store_id)
+        if store is None:
+            raise StoreNotFoundError()
+        return self._send(store, invoice, self.documents.get_pdf(pdf_key(invoice)), False)
+
+    def _mail(
+        self, store: Store, invoice: Invoice, pdf: bytes, charged_automatically: bool
+    ) -> None:
+        """The one mail of a new invoice; remembered on the open item so the charge worker
+        does not send it a second time."""
+        if not self._send(store, invoice, pdf, charged_automatically):
+            return
+        current = self.stores.get(store.id)
+        items = current.open_items if current is not None else ()
+        item = next((i for i in items if i.invoice_id == invoice.id), None)
+        if item is not None and not item.mailed:
+            self.stores.update_open_item(store.id, dataclasses.replace(item, mailed=True))
+
+    def _send(
+        self, store: Store, invoice: Invoice, pdf: bytes, charged_automatically: bool
+    ) -> tuple[str, ...]:
+        if self.mailer is None:
+            return ()
+        sent_to = emails.recipients(store)
+        link = f"{self.portal_url}/#/rechnungen/{invoice.id}"
+        for address in sent_to:
+            self.mailer.send(
+                emails.invoice_mail(
+                    address,
+                    invoice,
+                    link,
+                    pdf=pdf,
+                    charged_automatically=charged_automatically,
+                )
+            )
+        if sent_to:
+            self.metrics.count("InvoiceMailsSent", len(sent_to))
+        return sent_to
 
     def void(self, invoice_id: str) -> Invoice:
         invoice = self.invoices.get(invoice_id)

@@ -25,7 +25,7 @@ def make_store(container: Any, name: str = "Trattoria Test", email: str | None =
                 name=name,
                 email=email or unique_email(),
                 address=Address("Teststraße 1", "10115", "Berlin", "DE"),
-                vat_id="DE111111111",
+                vat_id="DE111111117",
             )
         )
     )

@@ -122,7 +122,7 @@ def test_issue_stores_the_invoice_its_pdf_and_the_open_item(c):
     assert invoice.due_date == date(2026, 3, 16)
     assert c.documents.objects[pdf_key(invoice)] == b"%PDF-fake RE-2026-000001"
     assert c.stores.get("st_1").open_items == (
-        OpenItem(invoice.id, invoice.totals.gross_cents, invoice.due_date),
+        OpenItem(invoice.id, invoice.totals.gross_cents, invoice.due_date, mailed=True),
     )
 
 
