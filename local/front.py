@@ -84,7 +84,9 @@ class FrontServer(ThreadingHTTPServer):
         origin_secret: str = "",
         api_timeout_s: float = API_TIMEOUT_S,
         ready: bool = True,
+        client_timeout_s: float = CLIENT_TIMEOUT_S,
     ) -> None:
+        self.client_timeout_s = client_timeout_s
         self.api_port = api_port
         self.origin_secret = origin_secret
         self.api_timeout_s = api_timeout_s
@@ -100,6 +102,10 @@ class FrontHandler(BaseHTTPRequestHandler):
     server: FrontServer
     protocol_version = "HTTP/1.1"
     timeout = CLIENT_TIMEOUT_S  # socket timeout for reading a request
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.client_timeout_s)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass  # paths can carry identifiers; the stack logs nothing per request
@@ -242,6 +248,7 @@ def start(
     origin_secret: str = "",
     ready: bool = True,
     api_timeout_s: float = API_TIMEOUT_S,
+    client_timeout_s: float = CLIENT_TIMEOUT_S,
 ) -> FrontServer:
     server = FrontServer(
         port,
@@ -250,6 +257,7 @@ def start(
         origin_secret=origin_secret,
         api_timeout_s=api_timeout_s,
         ready=ready,
+        client_timeout_s=client_timeout_s,
     )
     threading.Thread(target=server.serve_forever, name="front", daemon=True).start()
     return server

@@ -286,9 +286,10 @@ class Stack:
             child.terminate()
         for child in self.children:
             try:
-                child.wait(timeout=10)
+                child.wait(timeout=30)  # generous: a busy machine is slow to let go
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait(timeout=30)
         self.children.clear()
         state = running_stack(self.state_file)
         if state is None or state.get("pid") == os.getpid():

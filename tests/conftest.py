@@ -16,6 +16,20 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 REGION = "eu-central-1"
+# A busy machine may take long to let a process go; wait generously, then kill.
+STOP_TIMEOUT_S = 30.0
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """terminate, wait (generously), kill, wait: never fails a test run on a slow machine."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT_S)
 
 
 @pytest.fixture(scope="session")
@@ -44,15 +58,15 @@ def aws_stack() -> Iterator[dict[str, str]]:
         }
         saved = {key: os.environ.get(key) for key in env}
         os.environ.update(env)
-        yield env
+        # MOTO_PID: for tests that pause the AWS stand-in (SIGSTOP) to prove bounded waits
+        yield {**env, "MOTO_PID": str(process.pid)}
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
 
 
 @pytest.fixture()
@@ -148,5 +162,4 @@ def providers(aws_stack: dict[str, str]) -> Iterator[dict[str, Any]]:
         }
     finally:
         sandbox.stop()
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)

@@ -32,8 +32,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-START_TIMEOUT_S = 90.0
-STOP_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 180.0  # generous: a busy machine starts slowly
+STOP_TIMEOUT_S = 120.0
 PHONE = {"width": 375, "height": 812}
 
 # Variables a test session (tests/conftest.py) or a shell may have set for another stack;
@@ -174,9 +174,11 @@ def _wait_for_state(
             )
         if state_file.exists():
             try:
-                return dict(json.loads(state_file.read_text()))
+                state = dict(json.loads(state_file.read_text()))
             except (OSError, ValueError):
-                pass  # written atomically, but be lenient
+                state = {}  # written atomically, but be lenient
+            if state and _healthy(state["url"]):
+                return state
         time.sleep(0.2)
     pytest.fail(
         f"Der lokale Stack war nach {START_TIMEOUT_S:.0f} s nicht bereit.\n"
@@ -185,14 +187,26 @@ def _wait_for_state(
     )
 
 
+def _healthy(url: str) -> bool:
+    """/api/health answers ok only once the stack is ready (seeded, state file written)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/api/health", timeout=5) as response:
+            return bool(response.status == 200 and json.load(response).get("status") == "ok")
+    except (OSError, ValueError):
+        return False
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT, wait generously (the stack stops its children, each given 30 s), kill, wait."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(timeout=10)
+            process.wait(timeout=STOP_TIMEOUT_S)
 
 
 # ---------------------------------------------------------------------------------------------
