@@ -47,8 +47,8 @@ class S3DocumentStore:
 
     def retention_of(self, key: str) -> tuple[str, datetime]:
         """Mode and retain-until of an archived document (for checks and tests)."""
-        found = self._client.get_object_retention(Bucket=self._bucket, Key=key)["Retention"]
-        return str(found["Mode"]), found["RetainUntilDate"]
+        found = self._client.head_object(Bucket=self._bucket, Key=key)
+        return str(found["ObjectLockMode"]), found["ObjectLockRetainUntilDate"]
 
     def presigned_download(self, key: str, filename: str, expires_in: int) -> str:
         url = self._client.generate_presigned_url(
