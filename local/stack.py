@@ -12,9 +12,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -27,6 +27,9 @@ STRIPE_SECRET_KEY = "sk_test_local_portal"
 STRIPE_PUBLISHABLE_KEY = "pk_test_local_portal"
 PAYPAL_CLIENT_ID = "sandbox-client-local"
 PAYPAL_CLIENT_SECRET = "sandbox-secret-local"
+
+
+T = TypeVar("T")
 
 
 class StackError(RuntimeError):
@@ -48,6 +51,8 @@ def _die_with_parent() -> None:
     # Children get SIGTERM when the stack process dies, however it dies.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    # Stopping is the stack's job: it stops its children in order, none prints a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def wait_until_up(url: str, timeout_s: float = 30.0) -> None:
@@ -80,11 +85,13 @@ class Stack:
         state_file: Path = DEFAULT_STATE,
         seed: bool = True,
         quiet: bool = False,
+        announce: bool = False,
     ) -> None:
         self.port = port
         self.state_file = state_file
         self.seed = seed
         self.quiet = quiet
+        self.announce = announce  # a line per start-up step on stdout, with its duration
         self.children: list[subprocess.Popen[bytes]] = []
         self.env: dict[str, str] = {}
         self.url = f"http://127.0.0.1:{port}"
@@ -98,7 +105,13 @@ class Stack:
     def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         out = subprocess.DEVNULL if self.quiet else None
         child = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=out, stderr=out, preexec_fn=_die_with_parent
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,  # the terminal's Ctrl-C reaches the stack, not its children
         )
         self.children.append(child)
         return child
@@ -249,14 +262,21 @@ class Stack:
         if port_in_use(self.port):
             raise StackError(f"Port {self.port} ist belegt. Wähle einen anderen mit PORT=…")
         try:
-            endpoint = self._start_aws()
-            self._provision(endpoint)
-            self._start_providers(endpoint)
-            api_port = self._start_api()
-            self._start_pump()
-            self._start_front(api_port)
+            endpoint = self._step("AWS-Stand-in (moto) starten", self._start_aws)
+            self._step(
+                "Ressourcen aus infra/template.yaml anlegen", lambda: self._provision(endpoint)
+            )
+            self._step(
+                "Stripe (localstripe) und PayPal-Sandbox starten",
+                lambda: self._start_providers(endpoint),
+            )
+            api_port = self._step("API (chalice local) starten", self._start_api)
+            self._step("Warteschlangen-Pumpe starten", self._start_pump)
+            self._step(
+                f"Front-Server auf Port {self.port} starten", lambda: self._start_front(api_port)
+            )
             if self.seed:
-                self._seed()
+                self._step("Demodaten anlegen (Pizzeria Da Mario)", self._seed)
             self._write_state()
             if self._front is not None:
                 self._front.ready.set()
@@ -264,6 +284,16 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _step(self, label: str, run: Callable[[], T]) -> T:
+        """Runs one start-up step; with `announce`, says what it does and how long it took."""
+        if self.announce:
+            print(f"  {label} …", end="", flush=True)
+        started = time.monotonic()
+        result = run()
+        if self.announce:
+            print(f" {time.monotonic() - started:.1f} s".replace(".", ","), flush=True)
+        return result
 
     def _write_state(self) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -303,13 +333,8 @@ class Stack:
         self.stop()
 
 
-@contextlib.contextmanager
-def _until_interrupted() -> Iterator[None]:
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        yield
-    except KeyboardInterrupt:
-        pass
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> int:
@@ -318,12 +343,18 @@ def main() -> int:
     parser.add_argument("--state-file", type=Path, default=DEFAULT_STATE)
     args = parser.parse_args()
     print("Starte den lokalen Stack …", flush=True)
-    stack = Stack(port=args.port, state_file=args.state_file, quiet=True)
+    started = time.monotonic()
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C
+    stack = Stack(port=args.port, state_file=args.state_file, quiet=True, announce=True)
     try:
         stack.start()
     except StackError as exc:
-        print(f"Fehler: {exc}", file=sys.stderr)
+        print(f"\nFehler: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # start() has stopped whatever was already running
+        print("\nStart abgebrochen; lokaler Stack beendet.", file=sys.stderr)
+        return 0
+    print(f"Bereit nach {time.monotonic() - started:.0f} s.", flush=True)
     print(
         f"\nSIDES Kundenportal läuft: {stack.url}\n\n"
         f"Einladungslink für „Pizzeria Da Mario“ (gilt 7 Tage):\n  {stack.invitation_url}\n\n"
@@ -334,12 +365,16 @@ def main() -> int:
         flush=True,
     )
     _send_stdout_to(_function_log(args.state_file))
-    with _until_interrupted():
+    try:
         while all(child.poll() is None for child in stack.children):
             time.sleep(0.5)
-        print("Ein Dienst des Stacks ist ausgefallen; fahre herunter.", file=sys.stderr)
+        print("Ein Dienst des Stacks ist ausgefallen; fahre herunter …", end="", file=sys.stderr)
+    except KeyboardInterrupt:  # one line, after the terminal's "^C"
+        print("\nLokaler Stack wird beendet …", end="", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the shutdown short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     stack.stop()
-    print("Lokaler Stack beendet.", file=sys.stderr)
+    print(" fertig.", file=sys.stderr)
     return 0
 
 
