@@ -10,12 +10,16 @@ export AWS_DEFAULT_REGION ?= eu-central-1
 
 .PHONY: install run test test-fast lint typecheck bench package deploy destroy browser axe clean
 
+# $(call step,what it does,command): says what it does, runs it, says how long it took.
+step = @printf '  %s …' '$(1)'; t=$$(date +%s); $(2) && echo " $$(( $$(date +%s) - t )) s"
+
 $(STAMP): requirements.txt requirements-pdf.txt requirements-dev.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps -e .
-	touch $(STAMP)
+	@echo "Installiere die Python-Pakete nach $(VENV) (beim ersten Mal etwa 2 Minuten) …"
+	$(call step,Python-Umgebung $(VENV),test -x $(BIN)/python || $(PYTHON) -m venv $(VENV))
+	$(call step,pip aktualisieren,$(BIN)/pip install --quiet --upgrade pip)
+	$(call step,Pakete aus requirements-dev.txt,$(BIN)/pip install --quiet -r requirements-dev.txt)
+	$(call step,das Portal selbst (pip install -e .),$(BIN)/pip install --quiet --no-deps -e .)
+	@touch $(STAMP)
 
 install: $(STAMP)
 
@@ -34,10 +38,9 @@ $(AXE_STAMP):
 	@command -v npm >/dev/null || { \
 	  echo "Installing npm through apt …"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
-	@echo "Installing axe-core $(AXE_VERSION) from the npm registry into .local/node …"
 	@mkdir -p .local/node
-	npm install --prefix .local/node --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION) >/dev/null
-	touch $(AXE_STAMP)
+	$(call step,axe-core $(AXE_VERSION) aus der npm-Registry nach .local/node,npm install --prefix .local/node --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION) >/dev/null)
+	@touch $(AXE_STAMP)
 
 axe: $(AXE_STAMP)
 
