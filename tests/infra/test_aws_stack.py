@@ -313,7 +313,7 @@ def test_only_the_billing_run_writes_invoice_pdfs_and_only_the_api_reads_them() 
 
     assert {f: a for f, a in access.items() if a} == {
         "APIHandler": [({"s3:GetObject"}, [pdfs])],
-        "MonthlyBillingFunction": [({"s3:PutObject"}, [pdfs])],
+        "MonthlyBillingFunction": [({"s3:PutObject", "s3:PutObjectRetention"}, [pdfs])],
     }
 
 
