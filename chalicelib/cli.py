@@ -430,7 +430,8 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def add_usage(
         self, usage: str | None, actions: Any, groups: Any, prefix: str | None = None
     ) -> None:
-        super().add_usage(usage, actions, groups, prefix or "Aufruf: ")
+        # argparse asks with prefix "" when it builds a subcommand's name: keep that.
+        super().add_usage(usage, actions, groups, "Aufruf: " if prefix is None else prefix)
 
 
 class GermanParser(argparse.ArgumentParser):

@@ -404,3 +404,12 @@ def test_a_stale_state_file_counts_as_no_stack(tmp_path):
     )
     assert result.returncode == 1 and "make run" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_help_is_german_and_shows_examples(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["stores", "update", "--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert out.startswith("Aufruf: portal stores update ") and out.count("Aufruf:") == 1
+    assert "Optionen:" in out and "Beispiel:" in out and "usage:" not in out
