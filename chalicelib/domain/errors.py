@@ -77,12 +77,12 @@ class InvoiceNotVoidableError(PortalError):
 
 class StoreNotFoundError(PortalError):
     code = "store_not_found"
-    message = "Filiale nicht gefunden."
+    message = "Store nicht gefunden."
 
 
 class EmailInUseError(PortalError):
     code = "email_in_use"
-    message = "Diese E-Mail-Adresse gehört bereits zu einer Filiale."
+    message = "Diese E-Mail-Adresse gehört bereits zu einem Store."
 
 
 class ConflictError(PortalError):
