@@ -8,7 +8,7 @@ STAGE ?= dev
 PORT ?= 8000
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: install run test test-fast lint typecheck bench package deploy destroy browser axe clean
+.PHONY: install run test fuzz test-fast lint typecheck bench package deploy destroy browser axe clean
 
 # $(call step,what it does,command): says what it does, runs it, says how long it took.
 step = @printf '  %s …' '$(1)'; t=$$(date +%s); $(2) && echo " $$(( $$(date +%s) - t )) s"
@@ -57,6 +57,13 @@ typecheck: install
 
 test: install browser axe lint typecheck
 	$(BIN)/python -m pytest -q
+	$(MAKE) fuzz
+
+# The API contract fuzzed: schemathesis with /api/openapi.json against a local stack of its
+# own, anonymous and signed in (tests/fuzz/run_schemathesis.py). FUZZ_EXAMPLES per operation.
+FUZZ_EXAMPLES ?= 15
+fuzz: install
+	$(BIN)/python -m tests.fuzz.run_schemathesis --max-examples $(FUZZ_EXAMPLES)
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not e2e"
