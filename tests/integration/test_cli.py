@@ -413,3 +413,32 @@ def test_help_is_german_and_shows_examples(capsys):
     assert exited.value.code == 0
     assert out.startswith("Aufruf: portal stores update ") and out.count("Aufruf:") == 1
     assert "Optionen:" in out and "Beispiel:" in out and "usage:" not in out
+
+
+def test_a_stage_with_invalid_seller_data_issues_nothing(operator, store, tmp_path, monkeypatch):
+    from chalicelib.config import get_settings
+    from chalicelib.domain.supplier import SAMPLE_SELLER
+
+    store_id, email = store
+    seller = {**SAMPLE_SELLER, "bank": {**SAMPLE_SELLER["bank"], "iban": "DE02100100100123456789"}}
+    path = tmp_path / "seller.json"
+    path.write_text(json.dumps(seller), encoding="utf-8")
+    monkeypatch.setenv("SELLER_CONFIG", str(path))
+    get_settings.cache_clear()
+    cli._container.cache_clear()
+    try:
+        code, out, err = operator(
+            "invoices", "issue", "--store", store_id, "--line", "Lizenz;1;4900;19"
+        )
+        billing = operator("billing", "run", "--period", "2026-11", "--no-wait")
+    finally:
+        monkeypatch.delenv("SELLER_CONFIG")
+        get_settings.cache_clear()
+        cli._container.cache_clear()
+
+    assert code == 1 and out == {} and err.count("\n") == 1
+    assert err.startswith("seller_data_invalid: Die Verkäuferdaten")
+    assert "IBAN (bank.iban)" in err and "Traceback" not in err
+    assert billing[0] == 1 and billing[2].startswith("seller_data_invalid:")
+    assert operator("invoices", "list", "--store", store_id)[1]["invoices"] == []
+    assert _mails_to(operator, email) == []
