@@ -83,7 +83,7 @@ class DynamoDocumentRepository:
                 return existing
             sequence = self._next(document.kind, year)
             numbered = dataclasses.replace(
-                document, number=format_document_number(document.kind, year, sequence)
+                document, number=format_document_number(document.kind, year, sequence), ready=False
             )
             try:
                 self._commit(numbered, sequence)

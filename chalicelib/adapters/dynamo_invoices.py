@@ -81,7 +81,7 @@ def _payments(record: InvoiceRecord) -> tuple[Payment, ...]:
     payments = (
         Payment(
             id=payment_id,
-            invoice_id=record.invoice_id,
+            invoice_id=(entry.get("invoice_ids") or [record.invoice_id])[0],
             store_id=record.store_id,
             provider=entry["provider"],
             method=entry["method"],

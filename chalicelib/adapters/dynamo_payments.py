@@ -156,10 +156,15 @@ class DynamoPaymentLedger:
         try:
             record.update(
                 actions=actions,
-                condition=PaymentRecord.provider_ref.does_not_exist()
-                | (PaymentRecord.provider_ref == ref),
+                condition=_exists()
+                & (
+                    PaymentRecord.provider_ref.does_not_exist()
+                    | (PaymentRecord.provider_ref == ref)
+                ),
             )
         except UpdateError as exc:
+            if self.get(payment_id) is None:
+                raise LookupError(f"unknown payment {payment_id}") from exc
             raise ConflictError() from exc
         return _to_payment(record)
 
@@ -324,7 +329,8 @@ class DynamoPaymentLedger:
         try:
             PaymentRecord(payment_id=payment_id).update(
                 actions=[PaymentRecord.follow_up_until.set(epoch + FOLLOW_UP_LEASE_S)],
-                condition=(done.does_not_exist() | (done == False))  # noqa: E712
+                condition=_exists()
+                & (done.does_not_exist() | (done == False))  # noqa: E712
                 & (
                     PaymentRecord.follow_up_until.does_not_exist()
                     | (PaymentRecord.follow_up_until < epoch)
@@ -339,11 +345,16 @@ class DynamoPaymentLedger:
         try:
             PaymentRecord(payment_id=payment_id).update(
                 actions=[done.set(True), PaymentRecord.follow_up_until.remove()],
-                condition=done.does_not_exist() | (done == False),  # noqa: E712
+                condition=_exists() & (done.does_not_exist() | (done == False)),  # noqa: E712
             )
         except UpdateError:
             return False
         return True
+
+
+def _exists() -> Any:
+    """An update of a payment that is not there must not create a fragment of one."""
+    return PaymentRecord.payment_id.exists()
 
 
 def _stage_flag(stage: str) -> Any:

@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 
 from tests.fakes import (
+    FakeDocumentRecords,
     FakeInvitations,
     FakeInvoices,
+    FakeLedger,
     FakeMemberships,
+    FakeProcessedEvents,
     FakeRateLimiter,
     FakeStores,
     FakeSupport,
@@ -67,6 +70,18 @@ class Repos:
     @property
     def limiter(self) -> Any:
         return self._source.limiter
+
+    @property
+    def ledger(self) -> Any:
+        return self._source.ledger
+
+    @property
+    def processed_events(self) -> Any:
+        return self._source.processed_events
+
+    @property
+    def document_records(self) -> Any:
+        return self._source.document_records
 
     def stored_support_request(self, request_id: str) -> dict[str, Any] | None:
         """What the backend holds for a support request (the port has no read method)."""
@@ -115,6 +130,9 @@ class _FakeSource:
         self.invoices = FakeInvoices(self.stores)
         self.support_requests = FakeSupport()
         self.limiter = FakeRateLimiter()
+        self.ledger = FakeLedger(self.invoices)
+        self.processed_events = FakeProcessedEvents()
+        self.document_records = FakeDocumentRecords(self.invoices)
 
 
 @pytest.fixture(name="repos", params=["fake", "dynamo"])
