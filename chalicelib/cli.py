@@ -241,6 +241,14 @@ def invoices_issue(args: argparse.Namespace) -> dict[str, Any]:
     invoice = container.invoice_issuer.issue(
         args.store, lines, period=args.period, due_days=args.due_days
     )
+    store = container.stores.get(args.store)
+    item = next((i for i in store.open_items if i.invoice_id == invoice.id), None)
+    if item is not None and not item.mailed:
+        print(
+            "Hinweis: Die Rechnung ist ausgestellt, aber die E-Mail an den Store ging nicht "
+            f"hinaus. Sende sie später mit `portal invoices resend --invoice {invoice.id}`.",
+            file=sys.stderr,
+        )
     return {
         "invoice_id": invoice.id,
         "number": invoice.number,

@@ -6,6 +6,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.domain.errors import ServiceUnavailableError
 from chalicelib.services.ports import Clock, Mail
 
 
@@ -33,8 +36,12 @@ class SesMailer:
                 subtype=subtype or "octet-stream",
                 filename=attachment.filename,
             )
-        self._client.send_raw_email(
-            Source=self._sender,
-            Destinations=[mail.to],
-            RawMessage={"Data": message.as_bytes()},
-        )
+        try:
+            self._client.send_raw_email(
+                Source=self._sender,
+                Destinations=[mail.to],
+                RawMessage={"Data": message.as_bytes()},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # Throttled, rejected or unreachable: the caller decides whether to retry.
+            raise ServiceUnavailableError("Die E-Mail konnte nicht verschickt werden.") from exc

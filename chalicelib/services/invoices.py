@@ -15,6 +15,7 @@ from chalicelib.domain.errors import (
     ConflictError,
     InvoiceNotFoundError,
     InvoiceNotVoidableError,
+    ServiceUnavailableError,
     StoreNotFoundError,
 )
 from chalicelib.domain.invoices import (
@@ -165,8 +166,15 @@ class InvoiceIssuer:
         self, store: Store, invoice: Invoice, pdf: bytes, charged_automatically: bool
     ) -> None:
         """The one mail of a new invoice; remembered on the open item so the charge worker
-        does not send it a second time."""
-        if not self._send(store, invoice, pdf, charged_automatically):
+        does not send it a second time. The invoice is issued whether or not the mail goes
+        out: a mail that fails (SES throttled or down) leaves the item unmailed, and the
+        charge worker or `portal invoices resend` sends it later."""
+        try:
+            sent = self._send(store, invoice, pdf, charged_automatically)
+        except ServiceUnavailableError:
+            self.metrics.count("InvoiceMailsFailed")
+            return
+        if not sent:
             return
         current = self.stores.get(store.id)
         items = current.open_items if current is not None else ()

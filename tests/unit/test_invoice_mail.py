@@ -262,3 +262,22 @@ def test_receipt_mail_can_carry_an_attachment():
     mail = emails.receipt_mail("a@x.example", invoice, 5831, T0, [attachment])
     assert mail.attachments == (attachment,)
     assert dataclasses.replace(mail, attachments=()).attachments == ()
+
+
+def test_a_failed_mail_does_not_undo_the_invoice_and_is_sent_later():
+    c = make_container()
+    store = make_store(id="st_1")
+    c.stores.add(store)
+    c.mailer.faults.fail_next("send")
+
+    invoice = c.invoice_issuer.issue("st_1", [make_line()])
+
+    # the invoice exists, archived and owed; the mail is still to be sent
+    assert c.invoices.get(invoice.id) == invoice
+    assert pdf_key(invoice) in c.documents.objects
+    (item,) = c.stores.get("st_1").open_items
+    assert not item.mailed and c.mailer.sent == []
+    assert c.metrics.counts["InvoiceMailsFailed"] == 1
+    # and resend delivers it
+    assert c.invoice_issuer.resend(invoice.id) == (store.billing_email,)
+    assert c.mailer.sent[0].attachments[0].body == c.documents.objects[pdf_key(invoice)]
