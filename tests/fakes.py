@@ -761,7 +761,7 @@ class FakeLedger:
         self.transitions: list[tuple[str, PaymentStatus | None, PaymentStatus, datetime]] = []
         self.claims: list[str] = []  # payment ids whose claim held
         self.paid_by: dict[str, str] = {}  # invoice id -> payment id (InvoiceRecord.paid_by)
-        self.leases: dict[tuple[str, str], datetime] = {}
+        self.leases: dict[str, datetime] = {}  # payment id -> follow-up lease until
         self.faults = Faults()
 
     def get(self, payment_id: str) -> Payment | None:
@@ -800,6 +800,7 @@ class FakeLedger:
                     status=InvoiceStatus.PROCESSING,
                     active_payment_id=payment.id,
                 )
+            self._log_on_invoices(stored)
             self.faults.check("open", "after")
 
     def set_provider_ref(self, payment_id: str, ref: str, approve_url: str | None) -> Payment:
@@ -925,10 +926,13 @@ class FakeLedger:
             stored = self.payments.get(payment_id)
             if stored is None or stage in stored.followed_up:
                 return False
-            until = self.leases.get((payment_id, stage))
-            if until is not None and until > now:
+            # Like the adapter's one lease per payment: while one delivery sends a stage's
+            # follow-ups, no other stage's start either (a refund mail never overtakes the
+            # receipt it refers to).
+            until = self.leases.get(payment_id)
+            if until is not None and until >= now:
                 return False
-            self.leases[(payment_id, stage)] = now + timedelta(seconds=60)
+            self.leases[payment_id] = now + timedelta(seconds=60)
             return True
 
     def mark_followed_up(self, payment_id: str, stage: str) -> bool:
@@ -940,7 +944,7 @@ class FakeLedger:
             self.payments[payment_id] = dataclasses.replace(
                 stored, followed_up=stored.followed_up | {stage}
             )
-            self.leases.pop((payment_id, stage), None)
+            self.leases.pop(payment_id, None)
             self.faults.check("mark_followed_up", "after")
             return True
 
@@ -966,8 +970,9 @@ class FakeLedger:
                 continue
             others = tuple(p for p in invoice.payments if p.id != payment.id)
             summary = dataclasses.replace(payment, provider_ref=None, approve_url=None)
+            listed = sorted((*others, summary), key=lambda p: p.created_at)
             self.invoices.invoices[invoice_id] = dataclasses.replace(
-                invoice, payments=(*others, summary)
+                invoice, payments=tuple(listed)
             )
 
     def _move_invoice(self, invoice: Invoice, now: datetime, **changes: Any) -> None:
@@ -996,22 +1001,41 @@ class FakeDocumentRecords:
             existing = self.documents.get(document.id)
             if existing is not None:
                 return existing
-            counter = counter_id(document.kind, document.issue_date.year)
-            sequence = self.counters.get(counter, 0) + 1
+            if any(i not in self.invoices.invoices for i in document.invoice_ids):
+                # Like the adapter's transaction: no number is taken for a document whose
+                # invoice does not exist.
+                raise ConflictError()
+            year = document.issue_date.year
+            sequence = self._counter(document.kind, year) + 1
             numbered = dataclasses.replace(
                 document,
-                number=format_document_number(document.kind, document.issue_date.year, sequence),
+                number=format_document_number(document.kind, year, sequence),
                 ready=False,
             )
-            self.counters[counter] = sequence
+            self._set_counter(document.kind, year, sequence)
             self.documents[document.id] = numbered
             self._list(numbered)
             self.faults.check("add_numbered", "after")
             return numbered
 
+    def _counter(self, kind: DocumentKind, year: int) -> int:
+        if kind == DocumentKind.INVOICE:
+            # The adapter's counters table: invoice documents continue the invoices' own
+            # sequence (counter_id keeps the invoices' counter name).
+            return self.invoices.counters.get(year, 0)
+        return self.counters.get(counter_id(kind, year), 0)
+
+    def _set_counter(self, kind: DocumentKind, year: int, sequence: int) -> None:
+        if kind == DocumentKind.INVOICE:
+            self.invoices.counters[year] = sequence
+        else:
+            self.counters[counter_id(kind, year)] = sequence
+
     def mark_ready(self, document: Document) -> None:
         with self._lock:
             self.faults.check("mark_ready", "before")
+            if document.id not in self.documents:
+                raise ConflictError()
             ready = dataclasses.replace(self.documents[document.id], ready=True)
             self.documents[document.id] = ready
             self._list(ready)
@@ -1030,8 +1054,9 @@ class FakeDocumentRecords:
             invoice = self.invoices.invoices.get(invoice_id)
             if invoice is not None:
                 others = tuple(d for d in invoice.documents if d.id != document.id)
+                listed = sorted((*others, summary), key=lambda d: (d.issue_date, d.number))
                 self.invoices.invoices[invoice_id] = dataclasses.replace(
-                    invoice, documents=(*others, summary)
+                    invoice, documents=tuple(listed)
                 )
 
     def of_kind(self, kind: DocumentKind) -> list[Document]:
@@ -1704,6 +1729,20 @@ class FakePayPal:
         self.verify_result = True
         self.faults = Faults(ServiceUnavailableError)
 
+    def capture_unasked(self, order_id: str) -> None:
+        """Money moves for an approved order (our capture, or one we never asked for)."""
+        order = self.orders[order_id]
+        if order.status == "APPROVED":
+            order.status = "COMPLETED"
+            order.capture_id = f"CAP{next(self._ids)}"
+            self.captures.append(
+                FakeCharge(
+                    "paypal", order.id, order.payment_id, None, order.amount_cents,
+                    order.currency,
+                )  # fmt: skip
+            )
+            self._event("PAYMENT.CAPTURE.COMPLETED", order)
+
     def approve(self, order_id: str) -> None:
         order = self.orders[order_id]
         if order.status == "CREATED":
@@ -1735,16 +1774,7 @@ class FakePayPal:
         self.faults.check("capture_order", "before")
         assert payment.provider_ref is not None
         order = self.orders[payment.provider_ref]
-        if order.status == "APPROVED":
-            order.status = "COMPLETED"
-            order.capture_id = f"CAP{next(self._ids)}"
-            self.captures.append(
-                FakeCharge(
-                    "paypal", order.id, order.payment_id, None, order.amount_cents,
-                    order.currency,
-                )  # fmt: skip
-            )
-            self._event("PAYMENT.CAPTURE.COMPLETED", order)
+        self.capture_unasked(order.id)
         self.faults.check("capture_order", "after")
         # not approved / already captured: the adapter reads the order instead
         return self._view(order)
