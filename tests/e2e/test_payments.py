@@ -228,6 +228,7 @@ def sign_in(page: Page, stack: dict[str, Any], owner: dict[str, Any]) -> None:
 def open_invoice(page: Page, number: str) -> None:
     page.get_by_test_id("nav-invoices").click()
     expect(page).to_have_url(re.compile(r"#/rechnungen$"))
+    expect(page.get_by_test_id("filter-all")).to_have_attribute("aria-current", "true")
     row = page.get_by_test_id("invoice-row").filter(has_text=number)
     expect(row).to_have_count(1)
     row.get_by_test_id("invoice-number").click()

@@ -109,7 +109,12 @@ export function mountPayBox(box, invs, ctx, onUpdate = () => {}) {
     pb.wasBlocked = note.wasBlocked;
   }
   if (payRunning.has(pb.key)) stepProcessing(pb);
-  else if (note) outcome(pb, note.payment, true);
+  else if (note && status(pb) === 'paid' && note.payment.status !== 'succeeded') {
+    // An older payment came back (e.g. a PayPal order approved late): it was not needed.
+    stepPaid(pb, note.payment.status === 'refunded'
+      ? 'Diese Zahlung war nicht mehr nötig, weil die Rechnung schon bezahlt ist. Das Geld dafür haben wir dir erstattet.'
+      : 'Diese Zahlung war nicht mehr nötig, weil die Rechnung schon bezahlt ist. Dafür wurde nichts abgebucht.');
+  } else if (note) outcome(pb, note.payment, true);
   else payState(pb);
   return pb;
 }
@@ -400,17 +405,17 @@ function stepProcessing(pb, msg, focus) {
   // continue or cancel, at once.
   const unfinished = last && last.kind !== 'autopay' && isOpenPayment(last) && !payRunning.has(pb.key);
   let step;
-  let status;
+  let shown;
   if (unfinished) {
-    status = h('div', { class: 'pay-wait', 'data-testid': 'pay-waiting', role: 'status', tabindex: '-1' }, waitChoices(pb, last));
-    step = setBox(pb, 'Zahlung läuft', msgP(msg), status);
+    shown = h('div', { class: 'pay-wait', 'data-testid': 'pay-waiting', role: 'status', tabindex: '-1' }, waitChoices(pb, last));
+    step = setBox(pb, 'Zahlung läuft', msgP(msg), shown);
   } else {
-    status = h('p', { class: 'pay-processing', 'data-testid': 'pay-processing', role: 'status', tabindex: '-1' },
+    shown = h('p', { class: 'pay-processing', 'data-testid': 'pay-processing', role: 'status', tabindex: '-1' },
       spinner(), 'Zahlung wird verarbeitet …');
-    step = setBox(pb, 'Zahlung läuft', msgP(msg), status,
+    step = setBox(pb, 'Zahlung läuft', msgP(msg), shown,
       h('p', { class: 'hint' }, 'Das dauert meist nur wenige Sekunden. Die Seite aktualisiert sich von selbst.'));
   }
-  if (focus) status.focus();
+  if (focus) shown.focus();
   poll(pb, step);
 }
 
@@ -442,7 +447,8 @@ async function poll(pb, step) {
       }
     }
     if (Date.now() > until) {
-      stepSlow(pb);
+      // Waiting for the owner's bank or PayPal: the choices stay; otherwise say it takes long.
+      if (!pb.box.querySelector('[data-testid="pay-resume"]')) stepSlow(pb);
       return;
     }
   }
