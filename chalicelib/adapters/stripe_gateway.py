@@ -185,8 +185,8 @@ class StripeCardGateway:
                 "amount": request.amount_cents,
                 "currency": request.currency.lower(),
                 "customer": request.customer(),
-                "description": request.description,
-                "metadata": dict(request.metadata),
+                # The description rides in the metadata: emulators refuse the field.
+                "metadata": {**request.metadata, "description": request.description[:500]},
                 "payment_method_types": ["card"],
             },
             options={"idempotency_key": f"pay-{request.payment_id}"},

@@ -94,7 +94,8 @@ class DunningService:
         for item in due:
             self.stores.update_open_item(store.id, dataclasses.replace(item, retry_on=None))
         retried = len(requests)
-        blocked = self._set_access(store, today)
+        # Settling an unfinished payment may have paid invoices: decide on the fresh record.
+        blocked = self._set_access(self.stores.get(store.id) or store, today)
         return DunningResult(retried, reminded, blocked)
 
     def _unfinished_payment(self, invoice: Invoice, item: OpenItem) -> ChargeRequest | None:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from chalicelib.domain.documents import Document, DocumentKind, DocumentRef
+from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.events import InvoicePaid, PaymentRefunded, StoreAccessChanged
 from chalicelib.domain.invoices import Invoice
 from chalicelib.domain.payments import PAID_STAGE, REFUNDED_STAGE, Payment, PaymentStatus
@@ -97,7 +98,12 @@ class FollowUps:
         if stage in payment.followed_up:
             return
         if not self.ledger.claim_follow_up(payment.id, stage, self.clock.now()):
-            return  # done, or another delivery is doing it right now
+            current = self.ledger.get(payment.id)
+            if current is None or stage in current.followed_up:
+                return
+            # Another delivery holds the lease (or died holding it): try again later, so
+            # the follow-ups are never dropped as "processed".
+            raise ConflictError()
         store = self.stores.get(payment.store_id)
         invoices = [i for i in map(self.invoices.get, payment.invoice_ids) if i is not None]
         if store is None or len(invoices) != len(payment.invoice_ids):

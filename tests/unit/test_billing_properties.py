@@ -1,12 +1,15 @@
 """Stateful property test of billing, charging, paying and dunning on fakes.
 
 Hypothesis interleaves monthly runs (the same period twice included), charge-queue
-deliveries (in any order, duplicated, failed and redelivered), provider webhooks (in any
-order, duplicated, late failures after success), owner payments by card and PayPal,
-card changes, days passing with dunning runs, and crashes: a fake that raises once, before
-or after its write took effect, followed by what the real system does next (SQS and the
-event queue redeliver, the scheduler re-runs). After every step and once everything has
-been delivered (teardown) it checks the invariants of design §5.
+deliveries (in any order, duplicated, failed and redelivered), provider news (webhooks and
+the portal's own announcements, in any order, duplicated, late failures after success),
+owner payments by card and PayPal for one or several invoices, method switches, stale
+completions and approvals, money that arrives anyway (a stale intent confirmed, an
+unrequested capture), card changes, days passing with dunning runs, and crashes: a fake
+that raises once, before or after its write took effect, followed by what the real system
+does next (SQS and the event queue redeliver, the scheduler re-runs). After every step and
+once everything has been delivered (teardown) it checks the invariants of design §5: money
+kept = gross when paid, 0 otherwise; one receipt per successful payment.
 """
 
 from __future__ import annotations
@@ -28,13 +31,22 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from chalicelib.adapters.paypal_gateway import webhook_update as paypal_update
+from chalicelib.adapters.stripe_gateway import webhook_update as stripe_update
+from chalicelib.domain.documents import DocumentKind
 from chalicelib.domain.dunning import period_of
 from chalicelib.domain.errors import PortalError, ServiceUnavailableError
+from chalicelib.domain.events import PaymentProviderEvent
 from chalicelib.domain.invoices import InvoiceStatus
-from chalicelib.domain.payments import OPEN_STATUSES, PaymentStatus, ProviderUpdate
+from chalicelib.domain.payments import (
+    OPEN_STATUSES,
+    PAID_STAGE,
+    PaymentStatus,
+    ProviderStatus,
+    ProviderUpdate,
+)
+from chalicelib.domain.periods import today_in_berlin
 from chalicelib.services.billing import licence_invoice_id
-from chalicelib.services.invoices import today_in_berlin
-from chalicelib.services.provider_events import paypal_update, stripe_update
 from tests.fakes import (
     AUTHENTICATE,
     SUCCEED,
@@ -58,8 +70,14 @@ SAFE_FAULTS = (
     ("ledger", "settle_failure", "before"),
     ("ledger", "settle_failure", "after"),
     ("ledger", "mark", "before"),
-    ("ledger", "mark_notified", "before"),
-    ("ledger", "mark_notified", "after"),
+    ("ledger", "claim", "before"),
+    ("ledger", "mark_refunded", "before"),
+    ("ledger", "mark_refunded", "after"),
+    ("ledger", "mark_followed_up", "before"),
+    ("ledger", "mark_followed_up", "after"),
+    ("document_records", "add_numbered", "before"),
+    ("document_records", "add_numbered", "after"),
+    ("document_records", "mark_ready", "before"),
     ("charge_queue", "enqueue", "before"),
     ("charge_queue", "enqueue", "after"),
     ("processed_events", "remember", "before"),
@@ -71,6 +89,11 @@ SAFE_FAULTS = (
     ("cards", "attach_card_and_confirm", "after"),
     ("cards", "get_intent", "before"),
     ("cards", "cancel_intent", "before"),
+    ("cards", "refund", "before"),
+    ("cards", "refund", "after"),
+    ("paypal", "capture_order", "before"),
+    ("paypal", "capture_order", "after"),
+    ("paypal", "refund", "before"),
 )
 # The crashes that once broke the system run on their own at the end (REGRESSIONS).
 
@@ -96,12 +119,13 @@ class BillingMachine(RuleBasedStateMachine):
         self.ids = itertools.count(1)
         self.store_ids: list[str] = []
         self.manual: dict[str, str] = {}  # payment id -> store id (owner payments)
-        self.outbox: list[ProviderUpdate] = []  # provider events not yet applied
+        self.outbox: list[ProviderUpdate] = []  # provider news not yet applied
         self._stripe_seen = 0
         self._paypal_seen = 0
+        self._bus_seen = 0
         self.ever_paid: set[str] = set()
         self.alerts = _Alerts()
-        for name in ("portal.payments", "portal.ledger"):
+        for name in ("portal.settlement", "portal.payments"):
             logging.getLogger(name).addHandler(self.alerts)
 
     # setup ------------------------------------------------------------------------------
@@ -214,12 +238,14 @@ class BillingMachine(RuleBasedStateMachine):
                 self.outbox.append(update)
 
     def _handle_event(self, update: ProviderUpdate) -> bool:
-        """functions/payment_events: skip seen ids, apply, then remember."""
+        """functions/payment_events: skip seen news, apply, follow up, then remember."""
         try:
-            if self.c.processed_events.seen(update.event_id):
+            if self.c.processed_events.seen(update.key()):
                 return True
-            self.c.payments.apply(update)
-            self.c.processed_events.remember(update.event_id, self.c.clock.now())
+            payment = self.c.settlement.apply(update)
+            if payment is not None:
+                self.c.follow_ups.run(payment.id)
+            self.c.processed_events.remember(update.key(), self.c.clock.now())
         except CRASHES as exc:
             event(f"event crashed: {type(exc).__name__}")
             return False
@@ -230,6 +256,7 @@ class BillingMachine(RuleBasedStateMachine):
         return (
             len(self.c.cards.events) > self._stripe_seen
             or len(self.c.paypal.events) > self._paypal_seen
+            or len(self.c.publisher.published) > self._bus_seen
         )
 
     def _pull_events(self) -> None:
@@ -243,6 +270,11 @@ class BillingMachine(RuleBasedStateMachine):
             if update is not None:
                 self.outbox.append(update)
         self._paypal_seen = len(self.c.paypal.events)
+        # what the portal announced itself (the API, the charge worker, the daily run)
+        for index, (kind, detail) in enumerate(self.c.publisher.published):
+            if index >= self._bus_seen and kind == PaymentProviderEvent.detail_type:
+                self.outbox.append(PaymentProviderEvent.from_detail(detail).update)
+        self._bus_seen = len(self.c.publisher.published)
 
     @precondition(lambda self: self._payments_with_ref())
     @rule(data=st.data(), code=st.sampled_from(["card_declined", "instrument_declined", None]))
@@ -257,7 +289,7 @@ class BillingMachine(RuleBasedStateMachine):
                 event_type="late_failure",
                 payment_id=payment.id,
                 provider_ref=payment.provider_ref,
-                status=PaymentStatus.FAILED,
+                status=ProviderStatus.FAILED,
                 amount_cents=payment.amount_cents,
                 currency=payment.currency,
                 failure_code=code,
@@ -269,14 +301,23 @@ class BillingMachine(RuleBasedStateMachine):
     def crash_next_call(self, data: st.DataObject) -> None:
         """The next call of one fake method raises, before or after it took effect."""
         fake, method, when = data.draw(st.sampled_from(self.faults), label="fault")
-        error = InjectedFault if fake in ("ledger", "processed_events", "stores") else None
+        internal = ("ledger", "processed_events", "stores", "document_records")
+        error = InjectedFault if fake in internal else None
         getattr(self.c, fake).faults.fail_next(
             method, when=when, error=error or ServiceUnavailableError
         )
 
     # owners -------------------------------------------------------------------------------
-    @rule(data=st.data(), method=st.sampled_from(["card", "paypal"]), save_card=st.booleans())
-    def owner_starts_paying(self, data: st.DataObject, method: str, save_card: bool) -> None:
+    @rule(
+        data=st.data(),
+        method=st.sampled_from(["card", "paypal"]),
+        save_card=st.booleans(),
+        several=st.booleans(),
+    )
+    def owner_starts_paying(
+        self, data: st.DataObject, method: str, save_card: bool, several: bool
+    ) -> None:
+        """One invoice or several of one store; starting again switches methods."""
         unsettled = sorted(
             i.id
             for i in self.c.invoices.invoices.values()
@@ -285,12 +326,33 @@ class BillingMachine(RuleBasedStateMachine):
         if not unsettled:
             return
         invoice = self.c.invoices.get(data.draw(st.sampled_from(unsettled), label="invoice"))
+        ids = [invoice.id]
+        if several:
+            same_store = [i for i in unsettled if self.c.invoices.get(i).store_id == invoice.store_id]
+            ids = data.draw(
+                st.lists(st.sampled_from(same_store), min_size=1, max_size=3, unique=True),
+                label="invoices",
+            )
         try:
-            started = self.c.payments.start(invoice.store_id, invoice.id, method, save_card)
+            started = self.c.payments.start(invoice.store_id, ids, method, save_card)
         except CRASHES as exc:
             event(f"start: {type(exc).__name__}")
             return
         self.manual[started.payment.id] = invoice.store_id
+
+    @precondition(lambda self: self._unsettled_at_provider())
+    @rule(data=st.data())
+    def money_arrives_anyway(self, data: st.DataObject) -> None:
+        """A stale intent confirmed by Stripe.js after a switch, or a PayPal capture we did
+        not ask for: money moves at the provider without the portal's claim."""
+        kind, ref = data.draw(st.sampled_from(self._unsettled_at_provider()), label="money")
+        if kind == "stripe":
+            intent = self.c.cards.intents[ref]
+            if intent.customer is not None:
+                self.c.cards._succeed(intent)
+        else:
+            self.c.paypal.orders[ref].status = "APPROVED"
+            self.c.paypal.capture_unasked(ref)
 
     @rule(
         data=st.data(),
@@ -373,28 +435,44 @@ class BillingMachine(RuleBasedStateMachine):
             if i.status == "requires_action" and not i.off_session
         )
 
+    def _unsettled_at_provider(self) -> list[tuple[str, str]]:
+        intents = [
+            ("stripe", i.id)
+            for i in self.c.cards.intents.values()
+            if i.status in ("requires_payment_method", "requires_confirmation", "requires_action")
+            and not i.off_session
+        ]
+        orders = [
+            ("paypal", o.id) for o in self.c.paypal.orders.values() if o.status != "COMPLETED"
+        ]
+        return sorted(intents) + sorted(orders)
+
     def _paypal_orders(self, status: str):
         return sorted(o.id for o in self.c.paypal.orders.values() if o.status == status)
 
     def _money_by_payment(self) -> dict[str, int]:
+        """What each payment left with us: charged minus refunded."""
         money: dict[str, int] = defaultdict(int)
         for charge in [*self.c.cards.charges, *self.c.paypal.captures]:
             assert charge.payment_id is not None, charge
             money[charge.payment_id] += charge.amount_cents
+        for refund in [*self.c.cards.refunds.values(), *self.c.paypal.refunds.values()]:
+            assert refund.payment_id is not None, refund
+            money[refund.payment_id] -= refund.amount_cents
         return money
 
-    def _money_by_invoice(self, skip: set[str] = frozenset()) -> dict[str, int]:
+    def _money_by_invoice(self) -> dict[str, int]:
+        """Money kept per invoice: a payment settles each of its invoices in full."""
         money: dict[str, int] = defaultdict(int)
         for payment_id, cents in self._money_by_payment().items():
-            if payment_id in skip:
-                continue
             payment = self.c.ledger.get(payment_id)
             assert payment is not None, f"money moved for unknown payment {payment_id}"
-            money[payment.invoice_id] += cents
+            if cents == 0:
+                continue
+            assert cents == payment.amount_cents, (payment, cents)
+            for invoice_id in payment.invoice_ids:
+                money[invoice_id] += self.c.invoices.get(invoice_id).totals.gross_cents
         return money
-
-    def _refund_alerts(self) -> set[str]:
-        return {alert["payment_id"] for alert in self.c.ledger.alerts}
 
     # invariants after every step ------------------------------------------------------------
     @invariant()
@@ -430,17 +508,28 @@ class BillingMachine(RuleBasedStateMachine):
             assert before not in (InvoiceStatus.PAID, InvoiceStatus.VOID), (invoice_id, after)
 
     @invariant()
-    def every_success_paid_its_invoice_or_raised_an_alert(self) -> None:
-        alerted = self._refund_alerts()
+    def every_success_paid_its_invoices_or_is_given_back(self) -> None:
         for payment in self.c.ledger.payments.values():
-            if payment.status == PaymentStatus.SUCCEEDED:
-                paid_it = self.c.ledger.paid_by.get(payment.invoice_id) == payment.id
-                assert paid_it or payment.id in alerted, payment
+            if payment.status == PaymentStatus.SUCCEEDED and not payment.refund_due:
+                for invoice_id in payment.invoice_ids:
+                    assert self.c.ledger.paid_by.get(invoice_id) == payment.id, payment
+            if payment.refund_due:
+                # never paid anything with money that goes back
+                assert payment.id not in self.c.ledger.paid_by.values(), payment
+        money = self._money_by_payment()
         for invoice in self.c.invoices.invoices.values():
             if invoice.status == InvoiceStatus.PAID:
-                # paid only with money that moved, for the whole amount
-                paid_by = self.c.ledger.paid_by[invoice.id]
-                assert self._money_by_payment()[paid_by] == invoice.totals.gross_cents, invoice
+                # paid only with money that moved, for the whole amount of its payment
+                paid_by = self.c.ledger.get(self.c.ledger.paid_by[invoice.id])
+                assert money[paid_by.id] == paid_by.amount_cents, (invoice, paid_by)
+
+    @invariant()
+    def money_moves_only_under_a_claim(self) -> None:
+        """Captures and confirmations we make happen only for claimed payments; what a
+        test forces (money_arrives_anyway) is the only other way money moves."""
+        for call in self.c.cards.confirm_calls:
+            intent = self.c.cards.intents[call[0]]
+            assert intent.metadata.get("payment_id") in self.c.ledger.claims, call
 
     @invariant()
     def provider_events_match_their_payments(self) -> None:
@@ -453,13 +542,23 @@ class BillingMachine(RuleBasedStateMachine):
             self._quiesce()
             self._check_settled_world()
         finally:
-            for name in ("portal.payments", "portal.ledger"):
+            for name in ("portal.settlement", "portal.payments"):
                 logging.getLogger(name).removeHandler(self.alerts)
 
     def _quiesce(self) -> None:
-        for fake in ("ledger", "processed_events", "stores", "charge_queue", "publisher", "cards"):
+        for fake in (
+            "ledger",
+            "processed_events",
+            "stores",
+            "charge_queue",
+            "publisher",
+            "cards",
+            "paypal",
+            "document_records",
+        ):
             getattr(self.c, fake).faults.clear()
         for _ in range(50):
+            self.c.ledger.expire_leases()  # time passes between redeliveries
             self._pull_events()
             if not self.outbox and not self.c.charge_queue.waiting:
                 return
@@ -469,8 +568,11 @@ class BillingMachine(RuleBasedStateMachine):
                     self.c.charges.charge(request)
                 finally:
                     self.c.charge_queue.done(request)
-            while self.outbox:
-                assert self._handle_event(self.outbox.pop(0))
+            pending = list(self.outbox)
+            self.outbox.clear()
+            for update in pending:
+                if not self._handle_event(update):
+                    self.outbox.append(update)  # redelivered after the visibility timeout
         raise AssertionError("the queues never drained")
 
     def _check_settled_world(self) -> None:
@@ -479,20 +581,22 @@ class BillingMachine(RuleBasedStateMachine):
         self._check_settled_access()
 
     def _check_settled_money(self) -> None:
-        alerted = self._refund_alerts()
         money = self._money_by_payment()
-        unalerted = self._money_by_invoice(skip=alerted)
+        kept = self._money_by_invoice()
         paid_events = Counter(e["invoice_id"] for e in self.c.publisher.of_type("InvoicePaid"))
-        # Every movement of money is a payment our books call succeeded.
-        for payment_id in money:
-            payment = self.c.ledger.get(payment_id)
-            assert payment.status == PaymentStatus.SUCCEEDED, (payment, money[payment_id])
-            assert money[payment_id] == payment.amount_cents, payment
+        # Every payment either kept exactly its amount (succeeded, paid its invoices) or
+        # nothing (failed, canceled, refunded).
+        for payment in self.c.ledger.payments.values():
+            held = money.get(payment.id, 0)
+            if payment.status == PaymentStatus.SUCCEEDED:
+                assert not payment.refund_due, payment  # the refund went through
+                assert held == payment.amount_cents, (payment, held)
+            else:
+                assert held == 0, (payment, held)
         for invoice in self.c.invoices.invoices.values():
-            # Money is conserved: exactly the gross for a paid invoice, nothing otherwise,
-            # except payments raised as refund alerts.
+            # Money kept = gross when paid, 0 otherwise.
             expected = invoice.totals.gross_cents if invoice.status == InvoiceStatus.PAID else 0
-            assert unalerted[invoice.id] == expected, (invoice, unalerted[invoice.id])
+            assert kept[invoice.id] == expected, (invoice, kept[invoice.id])
             if invoice.status == InvoiceStatus.PAID:
                 assert paid_events[invoice.id] >= 1, invoice.id
             # an automatic charge never leaves its invoice stuck in processing
@@ -501,11 +605,25 @@ class BillingMachine(RuleBasedStateMachine):
                 assert active is not None and active.kind == "manual", (invoice, active)
 
     def _check_settled_payments(self) -> None:
+        receipts = Counter(
+            d.payment_id for d in self.c.document_records.of_kind(DocumentKind.RECEIPT)
+        )
+        refunded = Counter(e["payment_id"] for e in self.c.publisher.of_type("PaymentRefunded"))
         for payment in self.c.ledger.payments.values():
             if payment.status == PaymentStatus.SUCCEEDED:
-                assert payment.notified, payment  # InvoicePaid and receipt went out
+                # InvoicePaid, receipt and mail went out, and exactly one receipt exists
+                assert PAID_STAGE in payment.followed_up, payment
+                assert receipts[payment.id] == 1, (payment, receipts[payment.id])
+            else:
+                assert receipts[payment.id] == 0, payment
+            if payment.status == PaymentStatus.REFUNDED:
+                assert refunded[payment.id] >= 1, payment
             if payment.kind == "autopay":
                 assert payment.status not in OPEN_STATUSES, payment
+        for document in self.c.document_records.documents.values():
+            assert document.ready, document  # every receipt has its PDF
+        numbers = sorted(d.number for d in self.c.document_records.of_kind(DocumentKind.RECEIPT))
+        assert len(numbers) == len(set(numbers)), numbers
 
     def _check_settled_access(self) -> None:
         # Paying the last overdue invoice unblocked at once; the POS saw every change.
