@@ -187,6 +187,13 @@ COMPONENTS["Invoice"] = {
                     ),  # fmt: skip
                 },
                 "payments": {"type": "array", "items": ref("Payment")},
+                # net and VAT per rate, exactly as the PDF's totals block
+                "tax_breakdown": {
+                    "type": "array",
+                    "items": obj(
+                        {"rate_percent": {"type": "number"}, "net_cents": CENTS, "tax_cents": CENTS}
+                    ),
+                },
             }
         ),
     ]
