@@ -15,7 +15,9 @@ from chalicelib.adapters.paypal_gateway import (
     cents_to_value,
     value_to_cents,
 )
-from chalicelib.domain.errors import ServiceUnavailableError
+from chalicelib.domain.errors import InvalidSignatureError, ServiceUnavailableError
+from chalicelib.domain.payments import Payment, PaymentStatus, ProviderStatus
+from chalicelib.services.ports import PaymentRequest
 from local.paypal_sandbox import PayPalSandbox
 
 CLIENT_ID = "sandbox-client"
@@ -97,12 +99,18 @@ def gateway(sandbox):
 def create(gateway, payment_id="pay_1", amount_cents=5831):
     return gateway.create_order(
         payment_id=payment_id,
-        invoice_number="RE-2026-000123",
+        reference="RE-2026-000123",
+        description="Rechnung RE-2026-000123",
         amount_cents=amount_cents,
         currency="EUR",
         return_url=RETURN_URL,
         cancel_url=CANCEL_URL,
     )
+
+
+def captures(sandbox, order_id):
+    unit = sandbox.order(order_id)["purchase_units"][0]
+    return list((unit.get("payments") or {}).get("captures") or [])
 
 
 def free_port():
@@ -117,11 +125,11 @@ def free_port():
 def test_created_order_is_pending_with_an_approve_url(sandbox, gateway):
     payment = create(gateway)
 
-    assert payment.status == "pending"
+    assert payment.status == ProviderStatus.AWAITING_PAYER
     assert payment.approve_url == f"{sandbox.url}/checkoutnow?token={payment.provider_ref}"
     assert (payment.amount_cents, payment.currency) == (5831, "EUR")
-    assert payment.custom_id == "pay_1"
-    assert payment.capture_id is None
+    assert payment.payment_id == "pay_1"
+    assert captures(sandbox, payment.provider_ref) == []
     unit = sandbox.order(payment.provider_ref)["purchase_units"][0]
     assert unit["invoice_id"] == "RE-2026-000123"
     assert sandbox.experience(payment.provider_ref)["return_url"] == RETURN_URL
@@ -144,22 +152,21 @@ def test_order_moves_from_pending_to_approved_to_captured(sandbox, gateway):
     approved = gateway.get_order(order_id)
     captured = gateway.capture_order(order_id, "capture-pay_1")
 
-    assert approved.status == "requires_action"
+    assert approved.status == ProviderStatus.READY_TO_COLLECT
     assert approved.approve_url is None
-    assert captured.status == "succeeded"
-    capture = sandbox.order(order_id)["purchase_units"][0]["payments"]["captures"][0]
-    assert captured.capture_id == capture["id"]
-    assert (captured.amount_cents, captured.custom_id) == (5831, "pay_1")
+    assert captured.status == ProviderStatus.SUCCEEDED
+    assert len(captures(sandbox, order_id)) == 1
+    assert (captured.amount_cents, captured.payment_id) == (5831, "pay_1")
     assert gateway.get_order(order_id) == captured
 
 
-def test_capture_before_approval_reports_the_pending_order(gateway):
+def test_capture_before_approval_reports_the_pending_order(sandbox, gateway):
     order_id = create(gateway).provider_ref
 
     payment = gateway.capture_order(order_id, "capture-pay_1")
 
-    assert payment.status == "pending"
-    assert payment.capture_id is None
+    assert payment.status == ProviderStatus.AWAITING_PAYER
+    assert captures(sandbox, order_id) == []
 
 
 def test_capture_with_another_request_id_reports_the_existing_capture(sandbox, gateway):
@@ -169,8 +176,8 @@ def test_capture_with_another_request_id_reports_the_existing_capture(sandbox, g
 
     second = gateway.capture_order(order_id, "capture-pay_1-retry")
 
-    assert second.status == "succeeded"
-    assert second.capture_id == first.capture_id
+    assert first.status == second.status == ProviderStatus.SUCCEEDED
+    assert len(captures(sandbox, order_id)) == 1
 
 
 def test_capture_retried_after_a_client_timeout_captures_exactly_once(sandbox):
@@ -184,12 +191,11 @@ def test_capture_retried_after_a_client_timeout_captures_exactly_once(sandbox):
     retried = impatient.capture_order(order_id, "capture-pay_1")
 
     assert raised.value.__cause__ is not None
-    assert retried.status == "succeeded"
-    assert retried.capture_id
+    assert retried.status == ProviderStatus.SUCCEEDED
     completed = sandbox.wait_for_deliveries("PAYMENT.CAPTURE.COMPLETED")
-    assert [d["event"]["resource"]["id"] for d in completed] == [retried.capture_id]
-    captures = sandbox.order(order_id)["purchase_units"][0]["payments"]["captures"]
-    assert [capture["id"] for capture in captures] == [retried.capture_id]
+    made = captures(sandbox, order_id)
+    assert [d["event"]["resource"]["id"] for d in completed] == [c["id"] for c in made]
+    assert len(made) == 1
     impatient.close()
 
 
@@ -199,10 +205,9 @@ def test_declined_capture_is_failed(sandbox, gateway):
 
     payment = gateway.capture_order(order_id, "capture-pay_1")
 
-    assert payment.status == "failed"
+    assert payment.status == ProviderStatus.FAILED
     assert payment.failure_code == "capture_declined"
-    assert payment.capture_id is None
-    assert gateway.get_order(order_id).status == "failed"
+    assert gateway.get_order(order_id).status == ProviderStatus.FAILED
 
 
 def test_instrument_declined_is_failed(sandbox, gateway):
@@ -211,7 +216,7 @@ def test_instrument_declined_is_failed(sandbox, gateway):
 
     payment = gateway.capture_order(order_id, "capture-pay_1")
 
-    assert payment.status == "failed"
+    assert payment.status == ProviderStatus.FAILED
     assert payment.failure_code == "instrument_declined"
     assert (payment.provider_ref, payment.amount_cents) == (order_id, 5831)
 
@@ -221,7 +226,7 @@ def test_voided_order_is_canceled(sandbox, gateway):
 
     sandbox.void(order_id)
 
-    assert gateway.get_order(order_id).status == "canceled"
+    assert gateway.get_order(order_id).status == ProviderStatus.CANCELED
 
 
 def test_unknown_order_raises_a_provider_error(gateway):
@@ -376,3 +381,79 @@ def test_a_body_that_is_no_event_fails_without_asking_paypal(body):
     }
 
     assert offline.verify_webhook(headers, body) is False
+
+
+# the PaymentProvider port -----------------------------------------------------------------
+
+
+def _payment(order_id=None, payment_id="pay_port"):
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    return Payment(
+        id=payment_id, invoice_id="inv_1", store_id="st_1", provider="paypal", method="paypal",
+        kind="manual", amount_cents=5831, currency="EUR", status=PaymentStatus.PENDING,
+        created_at=now, updated_at=now, provider_ref=order_id,
+    )  # fmt: skip
+
+
+def _request(payment_id="pay_port"):
+    return PaymentRequest(
+        payment_id=payment_id,
+        amount_cents=5831,
+        currency="EUR",
+        description="2 Rechnungen: RE-2026-000001, RE-2026-000002",
+        reference="RE-2026-000001-pay_port",
+        metadata={"payment_id": payment_id},
+        return_url="http://127.0.0.1:8000/?payment=pay_port",
+        cancel_url="http://127.0.0.1:8000/?payment=pay_port",
+        customer=lambda: pytest.fail("PayPal needs no card customer"),
+    )
+
+
+def test_the_port_starts_reads_collects_and_refunds_once(sandbox, gateway):
+    started = gateway.start(_request())
+    assert started.status == ProviderStatus.AWAITING_PAYER and started.approve_url
+    assert sandbox.experience(started.provider_ref)["return_url"].endswith("&paypal=return")
+    payment = _payment(started.provider_ref)
+    assert gateway.read(_payment()) is None  # no reference: a start is simply repeated
+    sandbox.approve(started.provider_ref)
+    assert gateway.read(payment).status == ProviderStatus.READY_TO_COLLECT
+
+    collected = gateway.collect(payment, {})
+    again = gateway.collect(payment, {})
+
+    assert collected.status == again.status == ProviderStatus.SUCCEEDED
+    assert len(captures(sandbox, started.provider_ref)) == 1
+    refunded = gateway.refund(payment, "refund-pay_port")
+    repeated = gateway.refund(payment, "refund-pay_port")
+    assert refunded.status == repeated.status == ProviderStatus.REFUNDED
+    assert captures(sandbox, started.provider_ref)[0]["status"] == "REFUNDED"
+    assert gateway.read(payment).status == ProviderStatus.REFUNDED
+    assert len(sandbox.wait_for_deliveries("PAYMENT.CAPTURE.REFUNDED")) == 1
+
+
+def test_cancel_never_captures_and_reports_money_that_moved(sandbox, gateway):
+    started = gateway.start(_request("pay_cancel"))
+    payment = _payment(started.provider_ref, "pay_cancel")
+    sandbox.approve(started.provider_ref)
+
+    assert gateway.cancel(payment).status == ProviderStatus.CANCELED
+    assert captures(sandbox, started.provider_ref) == []
+    gateway.collect(payment, {})
+    assert gateway.cancel(payment).status == ProviderStatus.SUCCEEDED
+
+
+def test_webhooks_are_verified_then_normalized(sandbox, gateway, receiver):
+    started = gateway.start(_request("pay_hook"))
+    sandbox.approve(started.provider_ref)
+    delivery = sandbox.wait_for_deliveries("CHECKOUT.ORDER.APPROVED")[0]
+    headers = delivery["headers"]
+
+    update = gateway.parse_webhook(headers, delivery["body"].encode())
+
+    assert update is not None and update.status == ProviderStatus.READY_TO_COLLECT
+    assert (update.payment_id, update.provider_ref) == ("pay_hook", started.provider_ref)
+    assert update.event_id == delivery["event"]["id"]
+    with pytest.raises(InvalidSignatureError):
+        gateway.parse_webhook(headers, delivery["body"].replace("pay_hook", "pay_x").encode())

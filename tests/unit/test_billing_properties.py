@@ -328,7 +328,9 @@ class BillingMachine(RuleBasedStateMachine):
         invoice = self.c.invoices.get(data.draw(st.sampled_from(unsettled), label="invoice"))
         ids = [invoice.id]
         if several:
-            same_store = [i for i in unsettled if self.c.invoices.get(i).store_id == invoice.store_id]
+            same_store = [
+                i for i in unsettled if self.c.invoices.get(i).store_id == invoice.store_id
+            ]
             ids = data.draw(
                 st.lists(st.sampled_from(same_store), min_size=1, max_size=3, unique=True),
                 label="invoices",
@@ -677,10 +679,7 @@ REGRESSIONS = {
 
 @pytest.mark.parametrize(
     "faults",
-    [
-        pytest.param(faults, id=name)
-        for name, (faults, _why) in REGRESSIONS.items()
-    ],
+    [pytest.param(faults, id=name) for name, (faults, _why) in REGRESSIONS.items()],
 )
 def test_billing_properties_with_crashes_that_exposed_bugs(faults) -> None:
     machine = type("CrashingBillingMachine", (BillingMachine,), {"faults": faults})
