@@ -5,8 +5,9 @@ InvoiceIssuer, ChargeService, PaymentService and StripeCardGateway run unchanged
 chalicelib.bootstrap.Container) against the rate-limited provider, while stores, invoices,
 the number counter and the payment ledger are dicts behind one lock with the same
 conditional moves as the DynamoDB adapters (gap-free numbers, an invoice id only once, open
-only an OPEN invoice of that store, a provider ref only once, settle only an open payment,
-notify once). Only the methods the monthly run calls are here.
+only OPEN invoices of that store, money moves only under a claim, a provider ref only once,
+a success pays all of a payment's invoices or none, follow-ups once per stage). Only the
+methods the monthly run calls are here.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError, InvoiceNotPayableError
+from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
 from chalicelib.domain.payments import OPEN_STATUSES, Payment, PaymentStatus
 from chalicelib.domain.stores import OpenItem, Store
 from chalicelib.services.cursors import CursorCodec
-from chalicelib.services.ports import DomainEvent, Mail
+from chalicelib.services.ports import Mail, SettleOutcome
 
 
 class MemoryBooks:
@@ -124,8 +126,16 @@ class MemoryInvoices:
 
 
 class MemoryLedger:
+    """PaymentLedger with the DynamoDB adapter's conditions: open only OPEN invoices of the
+    store, all or none; claim only while open and current for every invoice; a success pays
+    every invoice or none (then a refund is due); a failure gives back the invoices it held;
+    follow-ups leased per payment and marked once per stage."""
+
+    LEASE = timedelta(seconds=60)
+
     def __init__(self, books: MemoryBooks) -> None:
         self.books = books
+        self.leases: dict[str, datetime] = {}
 
     def get(self, payment_id: str) -> Payment | None:
         return self.books.payments.get(payment_id)
@@ -135,25 +145,31 @@ class MemoryLedger:
 
     def open(self, payment: Payment) -> None:
         with self.books.lock:
-            invoice = self.books.invoices.get(payment.invoice_id)
-            if (
-                payment.id in self.books.payments
-                or invoice is None
+            invoices = [self.books.invoices.get(i) for i in payment.invoice_ids]
+            if payment.id in self.books.payments or any(
+                invoice is None
                 or invoice.status != InvoiceStatus.OPEN
                 or invoice.store_id != payment.store_id
+                for invoice in invoices
             ):
                 raise InvoiceNotPayableError()
             self.books.payments[payment.id] = payment
-            self.books.invoices[invoice.id] = dataclasses.replace(
-                invoice, status=InvoiceStatus.PROCESSING, active_payment_id=payment.id
-            )
+            for invoice in invoices:
+                assert invoice is not None
+                self.books.invoices[invoice.id] = dataclasses.replace(
+                    invoice, status=InvoiceStatus.PROCESSING, active_payment_id=payment.id
+                )
 
     def set_provider_ref(self, payment_id: str, ref: str, approve_url: str | None) -> Payment:
         with self.books.lock:
-            payment = self.books.payments[payment_id]
+            payment = self.books.payments.get(payment_id)
+            if payment is None:
+                raise LookupError(f"unknown payment {payment_id}")
             if payment.provider_ref not in (None, ref):
                 raise ConflictError()
-            payment = dataclasses.replace(payment, provider_ref=ref, approve_url=approve_url)
+            payment = dataclasses.replace(
+                payment, provider_ref=ref, approve_url=approve_url or payment.approve_url
+            )
             self.books.payments[payment_id] = payment
             return payment
 
@@ -166,53 +182,121 @@ class MemoryLedger:
             self.books.payments[payment.id] = moved
             return moved
 
-    def settle_success(self, payment: Payment, now: datetime) -> bool:
+    def _current(self, payment: Payment, invoice_id: str) -> bool:
+        invoice = self.books.invoices.get(invoice_id)
+        return (
+            invoice is not None
+            and invoice.status == InvoiceStatus.PROCESSING
+            and invoice.active_payment_id == payment.id
+        )
+
+    def claim(self, payment: Payment, now: datetime) -> bool:
         with self.books.lock:
-            current = self.books.payments[payment.id]
-            if current.status == PaymentStatus.SUCCEEDED:
-                return False
-            self.books.payments[payment.id] = dataclasses.replace(
-                current, status=PaymentStatus.SUCCEEDED, failure_code=None, updated_at=now
+            current = self.books.payments.get(payment.id)
+            return (
+                current is not None
+                and current.status in OPEN_STATUSES
+                and all(self._current(current, i) for i in current.invoice_ids)
             )
-            invoice = self.books.invoices[payment.invoice_id]
-            if invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.PROCESSING):
+
+    def settle_success(self, payment: Payment, now: datetime) -> SettleOutcome:
+        with self.books.lock:
+            current = self.books.payments.get(payment.id)
+            if current is None or current.status in (
+                PaymentStatus.SUCCEEDED,
+                PaymentStatus.REFUNDED,
+            ):
+                return SettleOutcome.ALREADY
+            invoices = [self.books.invoices.get(i) for i in current.invoice_ids]
+            payable = all(
+                invoice is not None
+                and invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.PROCESSING)
+                and invoice.store_id == current.store_id
+                for invoice in invoices
+            )
+            self.books.payments[payment.id] = dataclasses.replace(
+                current,
+                status=PaymentStatus.SUCCEEDED,
+                failure_code=None,
+                updated_at=now,
+                refund_due=not payable,
+            )
+            if not payable:
+                return SettleOutcome.UNWANTED
+            for invoice in invoices:
+                assert invoice is not None
                 self.books.invoices[invoice.id] = dataclasses.replace(
                     invoice, status=InvoiceStatus.PAID, paid_at=now, active_payment_id=None
                 )
                 self.books._drop_open_item(invoice.store_id, invoice.id)
-            return True
+            return SettleOutcome.APPLIED
 
     def settle_failure(
         self, payment: Payment, status: PaymentStatus, failure_code: str | None, now: datetime
     ) -> bool:
         with self.books.lock:
-            current = self.books.payments[payment.id]
-            if current.status not in OPEN_STATUSES:
+            current = self.books.payments.get(payment.id)
+            if current is None or current.status not in OPEN_STATUSES:
                 return False
-            self.books.payments[payment.id] = dataclasses.replace(
-                current, status=status, failure_code=failure_code, updated_at=now
+            moved = dataclasses.replace(
+                current,
+                status=status,
+                failure_code=failure_code or current.failure_code,
+                updated_at=now,
             )
-            invoice = self.books.invoices[payment.invoice_id]
-            if (
-                invoice.status == InvoiceStatus.PROCESSING
-                and invoice.active_payment_id == payment.id
-            ):
-                self.books.invoices[invoice.id] = dataclasses.replace(
-                    invoice, status=InvoiceStatus.OPEN, active_payment_id=None
-                )
+            self.books.payments[payment.id] = moved
+            for invoice_id in moved.invoice_ids:
+                self.release(moved, invoice_id, status, failure_code, now)
             return True
 
-    def mark_notified(self, payment_id: str) -> bool:
+    def release(
+        self,
+        payment: Payment,
+        invoice_id: str,
+        status: PaymentStatus,
+        failure_code: str | None,
+        now: datetime,
+    ) -> None:
         with self.books.lock:
-            current = self.books.payments[payment_id]
-            if current.notified:
+            if self._current(payment, invoice_id):
+                invoice = self.books.invoices[invoice_id]
+                self.books.invoices[invoice_id] = dataclasses.replace(
+                    invoice, status=InvoiceStatus.OPEN, active_payment_id=None
+                )
+
+    def mark_refunded(self, payment: Payment, now: datetime) -> bool:
+        with self.books.lock:
+            current = self.books.payments.get(payment.id)
+            if current is None or current.status != PaymentStatus.SUCCEEDED:
                 return False
-            self.books.payments[payment_id] = dataclasses.replace(current, notified=True)
+            self.books.payments[payment.id] = dataclasses.replace(
+                current, status=PaymentStatus.REFUNDED, updated_at=now
+            )
+            return True
+
+    def claim_follow_up(self, payment_id: str, stage: str, now: datetime) -> bool:
+        with self.books.lock:
+            current = self.books.payments.get(payment_id)
+            until = self.leases.get(payment_id)
+            if current is None or stage in current.followed_up or (until and until >= now):
+                return False
+            self.leases[payment_id] = now + self.LEASE
+            return True
+
+    def mark_followed_up(self, payment_id: str, stage: str) -> bool:
+        with self.books.lock:
+            current = self.books.payments.get(payment_id)
+            if current is None or stage in current.followed_up:
+                return False
+            self.books.payments[payment_id] = dataclasses.replace(
+                current, followed_up=current.followed_up | {stage}
+            )
+            self.leases.pop(payment_id, None)
             return True
 
 
 class NullPublisher:
-    def publish(self, events: Sequence[DomainEvent], source: str) -> None:
+    def publish(self, events: Sequence[DomainEvent]) -> None:
         pass
 
 
@@ -222,8 +306,11 @@ class NullMailer:
 
 
 class NullDocuments:
-    def put_pdf(self, key: str, body: bytes) -> None:
+    def put_pdf(self, key: str, body: bytes, retain_until: date | None = None) -> None:
         pass
+
+    def get_pdf(self, key: str) -> bytes:
+        raise LookupError(key)
 
     def presigned_download(self, key: str, filename: str, expires_in: int) -> str:
         return f"memory://{key}"
