@@ -154,10 +154,24 @@ COMPONENTS: dict[str, Schema] = {
                 ]
             },
             "failure_code": STRING,
+            # every invoice this payment settles (all or none); [invoice_id] for one
+            "invoice_ids": {"type": "array", "items": STRING, "minItems": 1},
             "created_at": DATETIME,
             "updated_at": DATETIME,
         },
         nullable=("failure_code",),
+    ),
+    "Document": obj(
+        {
+            "id": STRING,
+            "kind": {"enum": ["invoice", "cancellation", "credit_note", "receipt"]},
+            "number": STRING,
+            "issue_date": DATE,
+            "gross_cents": CENTS,
+            "currency": STRING,
+            "refers_to": obj({"invoice_id": STRING, "number": STRING}),
+        },
+        nullable=("refers_to",),
     ),
     "PaymentStart": obj(
         {
@@ -187,6 +201,10 @@ COMPONENTS["Invoice"] = {
                     ),  # fmt: skip
                 },
                 "payments": {"type": "array", "items": ref("Payment")},
+                "refunded_cents": CENTS,
+                "credited_cents": CENTS,
+                # the invoice itself first, then its receipts and corrections
+                "documents": {"type": "array", "items": ref("Document"), "minItems": 1},
                 # net and VAT per rate, exactly as the PDF's totals block
                 "tax_breakdown": {
                     "type": "array",
