@@ -234,6 +234,7 @@ class Order:
     outcome: str = "approve"  # approve | deny | instrument_declined
     payer_id: str | None = None
     capture: dict[str, Any] | None = None
+    refund: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass
@@ -358,6 +359,7 @@ class PayPalSandbox:
         self._orders: dict[str, Order] = {}
         self._create_replies: dict[str, Reply] = {}
         self._capture_replies: dict[tuple[str, str], Reply] = {}
+        self._refund_replies: dict[tuple[str, str], Reply] = {}
         self._deliveries: dict[str, Delivery] = {}
         self._capture_delay = 0.0
         self._server: _Server | None = None
@@ -671,6 +673,51 @@ class PayPalSandbox:
             delay, self._capture_delay = self._capture_delay, 0.0
         return dataclasses.replace(reply, delay=delay)
 
+    def refund(self, capture_id: str, request_id: str | None) -> Reply:
+        """Refunds a completed capture in full (Payments v2); PayPal-Request-Id makes a
+        repeat answer the first refund."""
+        with self._cond:
+            key = (capture_id, request_id) if request_id else None
+            if key is not None and key in self._refund_replies:
+                return self._refund_replies[key]
+            order = next(
+                (o for o in self._orders.values() if o.capture and o.capture["id"] == capture_id),
+                None,
+            )
+            if order is None or order.capture is None:
+                raise ApiError(404, {"name": "RESOURCE_NOT_FOUND", "message": capture_id})
+            if order.refund is not None:
+                raise _unprocessable("CAPTURE_FULLY_REFUNDED")
+            if order.capture["status"] != "COMPLETED":
+                raise _unprocessable("CAPTURE_NOT_REFUNDABLE")
+            now = _now()
+            order.refund = {
+                "id": _code(17),
+                "status": "COMPLETED",
+                "amount": dict(order.capture["amount"]),
+                "custom_id": order.capture.get("custom_id"),
+                "create_time": now,
+                "update_time": now,
+                "links": [
+                    {
+                        "href": f"{self.url}/v2/payments/captures/{capture_id}",
+                        "rel": "up",
+                        "method": "GET",
+                    }
+                ],
+            }
+            order.capture["status"] = "REFUNDED"
+            money = f"{order.unit['amount']['currency_code']} {order.unit['amount']['value']}"
+            resource = {
+                **copy.deepcopy(order.refund),
+                "supplementary_data": {"related_ids": {"order_id": order.id}},
+            }
+            self._emit("PAYMENT.CAPTURE.REFUNDED", "refund", f"Refund of {money}", resource)
+            reply = json_reply(201, copy.deepcopy(order.refund))
+            if key is not None:
+                self._refund_replies[key] = reply
+        return reply
+
     @staticmethod
     def _check_capturable(order: Order) -> None:
         if order.capture is not None:
@@ -937,6 +984,10 @@ def _capture(sandbox: PayPalSandbox, request: Request) -> Reply:
     return sandbox.capture(request.params["order_id"], request.headers.get("PayPal-Request-Id"))
 
 
+def _refund(sandbox: PayPalSandbox, request: Request) -> Reply:
+    return sandbox.refund(request.params["capture_id"], request.headers.get("PayPal-Request-Id"))
+
+
 def _html(status: int, title: str, content: str) -> Reply:
     page = (
         '<!doctype html><html lang="de"><head><meta charset="utf-8">'
@@ -1063,6 +1114,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler, bool]] = [
         ("POST", r"/v2/checkout/orders", _create_order, True),
         ("GET", rf"/v2/checkout/orders/{_ORDER}", _get_order, True),
         ("POST", rf"/v2/checkout/orders/{_ORDER}/capture", _capture, True),
+        ("POST", r"/v2/payments/captures/(?P<capture_id>[A-Z0-9]{1,36})/refund", _refund, True),
         ("GET", r"/checkoutnow", _page, False),
         ("POST", r"/checkoutnow/approve", _page_approve, False),
         ("POST", r"/checkoutnow/cancel", _page_cancel, False),
