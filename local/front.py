@@ -24,6 +24,7 @@ ORIGIN_HEADER = "X-Origin-Verify"
 VIEWER_ADDRESS = "CloudFront-Viewer-Address"
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
 MAX_BODY_BYTES = 64 * 1024
+DRAIN_LIMIT_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
 # API Gateway gives up on an integration after 29 s, CloudFront on its origin after 30 s.
 API_TIMEOUT_S = 30.0
 # A client that announces more body than it sends is not waited for longer than this.
@@ -154,6 +155,13 @@ class FrontHandler(BaseHTTPRequestHandler):
             return None
         length = int(raw)
         if length > MAX_BODY_BYTES:
+            # Read what the client sends (up to a bound) before answering, so that it sees
+            # the answer instead of a reset connection.
+            if length <= DRAIN_LIMIT_BYTES:
+                try:
+                    self.rfile.read(length)
+                except OSError:
+                    pass
             self._refuse(413, TOO_LARGE)
             return None
         try:

@@ -104,14 +104,20 @@ def test_lone_surrogates_are_400(api, raw):
 
 def test_non_ascii_digits_and_bad_query_values_are_400(api, container):
     _, _, token = owner(api, container)
-    for query in ("limit=%D9%A1%D9%A0", "limit=%C2%B2", "limit=1%00", "status=open%0A"):
+    for query in ("limit=%D9%A1%D9%A0", "limit=%C2%B2", "limit=1%00", "status=open%0A",
+                  "st%00tus=open"):  # fmt: skip
         _error(get(api, f"/api/invoices?{query}", token), 400, "invalid_request")
+    for query in ("cursor=%FF", "cursor=%ED%A0%80", "cursor=a%0Ab"):
+        response = get(api, f"/api/invoices?{query}", token)
+        assert response.status_code == 400, (query, response.body)
+        assert body(response)["error"]["code"] in ("invalid_request", "invalid_cursor")
 
 
 def test_empty_or_odd_path_ids_are_4xx_never_500(api, container):
     _, _, token = owner(api, container)
     for path in ("/api/invoices/%20", "/api/invoices/%20/pdf", "/api/payments/%0A",
-                 "/api/invoices//pdf", "/api/invitations/%20"):  # fmt: skip
+                 "/api/invoices//pdf", "/api/invitations/%20", "/api/invitations/%FF",
+                 "/api/invoices/%ED%A0%80", "/api/payments/a%00b"):  # fmt: skip
         response = get(api, path, token)
         assert 400 <= response.status_code < 500, (path, response.status_code, response.body)
 
