@@ -137,6 +137,10 @@ def save_card(page: Page, number: str, three_d_secure: bool = False) -> None:
     element = page.get_by_test_id("setup-card-element")
     expect(element.locator('input[placeholder="number"]')).to_be_visible()
     fill_card(element, number)
+    # The button says what saving does: the monthly licence is charged automatically.
+    expect(page.get_by_test_id("setup-submit")).to_contain_text(
+        "monatliche Lizenz automatisch abbuchen"
+    )
     page.get_by_test_id("setup-submit").click()
     if three_d_secure:
         page.get_by_role("button", name="Complete authentication").click(timeout=WAIT_MS)
@@ -144,11 +148,9 @@ def save_card(page: Page, number: str, three_d_secure: bool = False) -> None:
     expect(page.get_by_test_id("setup-error")).to_have_count(0)
 
 
-def switch_autopay_on(page: Page) -> None:
+def expect_autopay_on(page: Page) -> None:
+    """Saving a card turns the automatic monthly charge on, as the form said it would."""
     toggle = page.get_by_test_id("autopay-toggle")
-    expect(toggle).not_to_be_checked()
-    toggle.check()
-    expect(page.get_by_test_id("notice")).to_contain_text("Automatische Abbuchung ist an.")
     expect(toggle).to_be_checked()
     expect(toggle).to_be_enabled()
     expect(page.get_by_test_id("autopay-error")).to_be_hidden()
@@ -180,7 +182,7 @@ def test_billing_run_charges_saved_card(
     owner = new_owner(stack, portal, "autopay")
     sign_in(page, stack, owner)
     save_card(page, CARD_OK)
-    switch_autopay_on(page)
+    expect_autopay_on(page)
     expect_saved_for_autopay(stack, owner, CARD_OK[-4:])
 
     result = billing_run(portal, PERIOD_CHARGED)
@@ -230,7 +232,7 @@ def test_card_needing_authentication_is_confirmed_on_the_page(
     owner = new_owner(stack, portal, "autopay-3ds")
     sign_in(page, stack, owner)
     save_card(page, CARD_3DS, three_d_secure=True)
-    switch_autopay_on(page)
+    expect_autopay_on(page)
     expect_saved_for_autopay(stack, owner, CARD_3DS[-4:])
 
     result = billing_run(portal, PERIOD_3DS)
@@ -301,7 +303,7 @@ def test_without_card_the_run_only_invoices(
     owner = new_owner(stack, portal, "autopay-ohne-karte")
     sign_in(page, stack, owner)
     save_card(page, CARD_OK)
-    switch_autopay_on(page)
+    expect_autopay_on(page)
 
     page.get_by_test_id("remove-card").click()
     page.get_by_test_id("remove-card-confirm").click()

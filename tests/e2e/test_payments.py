@@ -32,7 +32,7 @@ CARD_OK = "4242424242424242"
 CARD_3DS = "4000002760003184"
 CARD_DECLINED = "4000000000000002"
 THREE_DS_MSG = "Die Bestätigung (3-D Secure) wurde abgebrochen oder ist fehlgeschlagen."
-PAYPAL_CANCELED_MSG = "Du hast die Zahlung bei PayPal abgebrochen."
+PAYPAL_CANCELED_MSG = re.compile(r"Du hast die Zahlung (bei PayPal )?abgebrochen\.")
 WAIT_MS = 15_000  # the longest a person waits for an outcome on screen
 
 # Creates a store whose two invoices were issued 75 and 60 days ago (far past due date plus

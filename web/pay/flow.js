@@ -187,13 +187,13 @@ async function stepCard(pb, cfg) {
   const waiting = h('div', { class: 'pay-wait', 'data-testid': 'pay-waiting', hidden: true });
   const submit = button('pay-submit', `${amount(pb)} bezahlen`, 'primary', 'submit');
   const back = button('pay-back', 'Andere Zahlungsart', 'secondary');
+  const actions = h('div', { class: 'actions' }, submit, back);
   const save = h('input', { type: 'checkbox', id: 'pay-save', 'data-testid': 'pay-save-card', 'aria-describedby': 'pay-save-hint' });
   const form = h('form', { novalidate: true, class: 'pay-form' },
     cf.node,
     h('div', { class: 'check-row' }, save, h('label', { for: 'pay-save' }, 'Karte speichern und die monatliche Lizenz automatisch abbuchen')),
     h('p', { class: 'hint', id: 'pay-save-hint' }, 'Ausschalten kannst du das jederzeit in deinem Profil. ', STRIPE_HINT),
-    error, progress, waiting,
-    h('div', { class: 'actions' }, submit, back));
+    error, progress, waiting, actions);
   setBox(pb, 'Mit Kreditkarte bezahlen', form);
 
   const card = cardElement(stripe);
@@ -201,6 +201,7 @@ async function stepCard(pb, cfg) {
   const ui = flowUi([submit, back, save], progress, error, submit);
   ui.save = save;
   ui.waiting = waiting;
+  ui.actions = actions;
   ui.cardError = (text) => formError(cf.error, text);
   // The stand-in calls the handler without an event; real Stripe.js passes {error, complete, …}.
   card.on('change', (ev) => { if (!payRunning.has(pb.key)) ui.cardError(ev && ev.error ? cardErrText(ev.error) : ''); });
@@ -264,6 +265,7 @@ async function runCard(pb, stripe, card, ui) {
     let payment = res.payment;
     if (res.requires_authentication) {
       ui.progress('');
+      ui.actions.hidden = true; // while waiting, the two choices are the only actions
       waitChoices(pb, payment || { id: paymentId, method: 'card', invoice_id: pb.invs[0].id, invoice_ids: pb.invs.map((i) => i.id) }, ui.waiting);
       payRunning.delete(pb.key); // the owner may now continue or cancel
       try {
@@ -271,6 +273,7 @@ async function runCard(pb, stripe, card, ui) {
       } catch { /* whatever happened, the backend asks Stripe next */ }
       if (attempt !== pb.attempt || !pb.alive()) return; // continued or cancelled meanwhile
       ui.waiting.hidden = true;
+      ui.actions.hidden = false;
       ui.progress('Zahlung wird ausgeführt …');
       payment = await api('POST', `/payments/${enc(paymentId)}/complete`);
     }
