@@ -359,7 +359,8 @@ def main() -> int:
         f"\nSIDES Kundenportal läuft: {stack.url}\n\n"
         f"Einladungslink für „Pizzeria Da Mario“ (gilt 7 Tage):\n  {stack.invitation_url}\n\n"
         "Befehle für den Betrieb in einem zweiten Terminal: .venv/bin/portal --help\n"
-        "E-Mails, die der Stack verschickt hat: .venv/bin/portal outbox\n"
+        "E-Mails, die der Stack verschickt hat (lesbar): .venv/bin/portal outbox --text\n"
+        "Alle Stores mit ihrer ID: .venv/bin/portal stores list\n"
         f"Logs der Funktionen (wie CloudWatch): {_function_log(args.state_file)}\n"
         "Beenden mit Ctrl-C.",
         flush=True,
