@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import email
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
+
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def _attachments(parsed: EmailMessage) -> list[dict[str, Any]]:
@@ -50,16 +54,17 @@ def as_text(messages: list[dict[str, Any]]) -> str:
         return "Noch keine E-Mails verschickt.\n"
     blocks = []
     for number, message in enumerate(messages, start=1):
+        sent = datetime.fromisoformat(str(message["sent_at"])).astimezone(BERLIN)
         lines = [
             f"── E-Mail {number} von {len(messages)} " + "─" * 40,
-            f"An:      {message['to']}",
-            f"Betreff: {message['subject']}",
-            f"Gesendet: {message['sent_at']}",
+            f"An:       {message['to']}",
+            f"Betreff:  {message['subject']}",
+            f"Gesendet: {sent.strftime('%d.%m.%Y %H:%M:%S')}",
         ]
         for attachment in message.get("attachments", []):
             size = f"{attachment['size']:,}".replace(",", ".")
             lines.append(
-                f"Anhang:  {attachment['filename']} ({attachment['content_type']}, {size} Bytes)"
+                f"Anhang:   {attachment['filename']} ({attachment['content_type']}, {size} Bytes)"
             )
         lines.append("")
         lines.append(str(message["text"]).rstrip("\n"))

@@ -339,8 +339,8 @@ def test_the_outbox_reads_for_people_too(operator, store, capsys):
     code = cli.main(["outbox", "--to", email, "--text"])
     text = capsys.readouterr().out
     assert code == 0
-    assert "Betreff: Deine Rechnung" in text and "Anhang:  Rechnung-RE-" in text
-    assert "Betreff: Deine Einladung zum SIDES Kundenportal" in text
+    assert "Betreff:  Deine Rechnung" in text and "Anhang:   Rechnung-RE-" in text
+    assert "Betreff:  Deine Einladung zum SIDES Kundenportal" in text
 
     code, last, _ = operator("outbox", "--to", email, "--last")
     assert code == 0 and [m["subject"] for m in last["messages"]] == [
