@@ -276,6 +276,11 @@ def test_owner_journey(page: Page, stack: dict[str, Any]) -> None:
     mail = wait_for_mail(stack, is_code_mail, seen=codes_before)
     code = RESET_CODE.search(mail["text"])
     assert code, mail["text"]
+    # One sign-off in every mail, this one included.
+    assert mail["text"].rstrip().endswith("Viele Grüße\ndein SIDES Team"), mail["text"]
+    # What the reset form still waits for, said next to the disabled button.
+    missing = page.get_by_test_id("pw-missing")
+    expect(missing).to_contain_text("der Code aus der E-Mail")
 
     page.get_by_test_id("reset-email").fill(DEMO_EMAIL)
     page.get_by_test_id("reset-code").fill(code.group(1))
