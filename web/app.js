@@ -30,7 +30,7 @@ function boot() {
   // "Weiter zu PayPal …" the page was frozen with.
   window.addEventListener('pageshow', (ev) => {
     if (!ev.persisted) return;
-    import('./pay/flow.js').then((m) => {
+    import('./pay/box.js').then((m) => {
       m.payRunning.clear();
       render();
     });

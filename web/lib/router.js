@@ -84,7 +84,7 @@ export function render() {
     const pp = pendingPaypal;
     pendingPaypal = null;
     firstRender = false;
-    import('../pay/flow.js').then((m) => m.finishPaypal(pp), (e) => showLoadError(e));
+    import('../pay/paypal.js').then((m) => m.finishPaypal(pp), (e) => showLoadError(e));
     return;
   }
   if (path === '' || path === '/') {

@@ -1,97 +1,19 @@
-// Paying one invoice or several at once. Card through Stripe.js (loaded only when the owner
-// picks card), PayPal by redirect. The backend is the truth: after every provider step we ask
-// it (/complete, GET invoice) instead of trusting what the browser saw.
-//
-// A pay box (pb) belongs to one target: the invoices paid together (one on the invoice page,
-// every overdue one on the pay-all page).
+// Paying one invoice or several at once: the steps of the pay box, from "Jetzt bezahlen"
+// to paid. Card through Stripe.js (card.js), PayPal by redirect (paypal.js). The backend is
+// the truth: after every provider step we ask it (/complete, GET invoice) instead of trusting
+// what the browser saw.
 
 import { enc, h, sleep, spinner } from '../lib/dom.js';
 import { fmtDate, money, plural } from '../lib/format.js';
-import { FALLBACK_MSG, api, getConfig } from '../lib/api.js';
-import { claimScreen, flash, navigate, notify, setPendingPaypal, showLoading, updateNav } from '../lib/router.js';
-import { PAY_METHOD, accountBanner, busy, button, flowUi, formError } from '../lib/ui.js';
-import { STRIPE_HINT, cardElement, cardErrText, cardField, payFailText, stripeFor } from './stripe.js';
-
-export const payRunning = new Set(); // targets with a payment being started or confirmed in this tab
-let payNote = null; // outcome to show once on its target (after the PayPal round trip)
-
-const WAIT_BANK = 'Wir warten noch auf die Bestätigung deiner Bank …';
-const WAIT_PAYPAL = 'Wir warten noch auf deine Bestätigung bei PayPal …';
-const isOpenPayment = (p) => p.status === 'pending' || p.status === 'requires_action';
-const keyOf = (ids) => [...ids].sort().join(',');
-const idsOf = (payment) => (payment.invoice_ids && payment.invoice_ids.length ? payment.invoice_ids : [payment.invoice_id]);
-
-export function latestPayment(inv) {
-  return (inv.payments || []).reduce((a, p) => (!a || String(p.created_at) > String(a.created_at) ? p : a), null);
-}
-
-function safeUrl(u) {
-  try {
-    const url = new URL(u, location.href);
-    return /^https?:$/.test(url.protocol) ? url.href : null;
-  } catch {
-    return null;
-  }
-}
-
-// ---- The target
-
-const total = (pb) => pb.invs.reduce((s, i) => s + (Number(i.gross_cents) || 0), 0);
-const currency = (pb) => (pb.invs[0] && pb.invs[0].currency) || 'EUR';
-const amount = (pb) => money(total(pb), currency(pb));
-const many = (pb) => pb.invs.length > 1;
-
-function status(pb) {
-  const st = pb.invs.map((i) => i.status);
-  if (st.length && st.every((s) => s === 'paid')) return 'paid';
-  if (st.includes('processing')) return 'processing';
-  if (st.includes('open')) return 'open';
-  return st[0] || 'void';
-}
-
-const currentPayment = (pb) => (pb.invs.length ? latestPayment(pb.invs[0]) : null);
-
-function startPayment(pb, body) {
-  if (!many(pb)) return api('POST', `/invoices/${enc(pb.invs[0].id)}/payments`, body);
-  return api('POST', '/payments', { ...body, invoice_ids: pb.invs.map((i) => i.id) });
-}
-
-// The same method again returns the same payment with a fresh client secret / approval link.
-function resumePayment(payment) {
-  const ids = idsOf(payment);
-  if (ids.length > 1) return api('POST', '/payments', { method: payment.method, invoice_ids: ids });
-  return api('POST', `/invoices/${enc(ids[0])}/payments`, { method: payment.method });
-}
-
-async function refresh(pb) {
-  try {
-    const invs = await Promise.all(pb.invs.map((i) => api('GET', `/invoices/${enc(i.id)}`)));
-    if (!pb.alive()) return;
-    pb.invs = invs;
-    pb.onUpdate(invs);
-  } catch { /* keep what we have */ }
-}
-
-// ---- Building blocks
-
-function msgP(msg, kind = 'error') {
-  if (!msg) return null;
-  return kind === 'error'
-    ? h('p', { class: 'form-error', role: 'alert', 'data-testid': 'pay-error' }, msg)
-    : h('p', { class: 'pay-info', role: 'status', 'data-testid': 'pay-info' }, msg);
-}
-
-// Replaces the box content; every call starts a new "step", which ends older polls.
-function setBox(pb, title, ...kids) {
-  pb.step += 1;
-  if (!title) pb.box.replaceChildren();
-  else pb.box.replaceChildren(h('div', { class: 'card pay-card' }, h('h2', { id: 'pay-title', tabindex: '-1' }, title), ...kids));
-  return pb.step;
-}
-
-// Move focus along when it was in the box (or lost with a removed button), not when the
-// owner is elsewhere on the page.
-const focusWasHere = (pb) => pb.box.contains(document.activeElement) || document.activeElement === document.body;
+import { api, getConfig } from '../lib/api.js';
+import { PAY_METHOD, accountBanner, busy, button, flowUi } from '../lib/ui.js';
+import { payFailText } from './stripe.js';
+import {
+  WAIT_BANK, WAIT_PAYPAL, amount, currentPayment, focusWasHere, isOpenPayment, keyOf, many, msgP,
+  notes, payRunning, refresh, setBox, status,
+} from './box.js';
+import { resumeFlow, stepCard } from './card.js';
+import { runPaypal } from './paypal.js';
 
 // ---- Entry
 
@@ -103,9 +25,9 @@ export function mountPayBox(box, invs, ctx, onUpdate = () => {}) {
     key: keyOf(invs.map((i) => i.id)),
     alive: () => box.isConnected && (!ctx || ctx.alive()),
   };
-  const note = payNote && payNote.key === pb.key ? payNote : null;
+  const note = notes.pending && notes.pending.key === pb.key ? notes.pending : null;
   if (note) {
-    payNote = null;
+    notes.pending = null;
     pb.wasBlocked = note.wasBlocked;
   }
   if (payRunning.has(pb.key)) stepProcessing(pb);
@@ -120,7 +42,7 @@ export function mountPayBox(box, invs, ctx, onUpdate = () => {}) {
 }
 
 // The view that fits the status; msg is the reason we are showing it again.
-function payState(pb, msg) {
+export function payState(pb, msg) {
   const st = status(pb);
   if (st === 'open') stepStart(pb, msg);
   else if (st === 'processing') stepProcessing(pb, msg);
@@ -142,7 +64,7 @@ function stepStart(pb, msg, focus) {
   getConfig().catch(() => {}); // warm up for the choice
 }
 
-async function stepChoice(pb) {
+export async function stepChoice(pb) {
   const step = setBox(pb, 'Wie möchtest du bezahlen?', h('p', { class: 'loading' }, spinner(), 'Wird geladen …'));
   let cfg;
   try {
@@ -170,51 +92,8 @@ async function stepChoice(pb) {
   card.focus();
 }
 
-async function stepCard(pb, cfg) {
-  const step = setBox(pb, 'Mit Kreditkarte bezahlen', h('p', { class: 'loading' }, spinner(), 'Kartenformular wird geladen …'));
-  let stripe;
-  try {
-    stripe = await stripeFor(cfg);
-  } catch {
-    if (pb.step === step && pb.alive()) stepFailed(pb, 'Das Kartenformular konnte nicht geladen werden. Bitte versuche es erneut oder wähle PayPal.', true);
-    return;
-  }
-  if (pb.step !== step || !pb.alive()) return;
-
-  const cf = cardField('card');
-  const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'pay-error', hidden: true });
-  const progress = h('p', { class: 'pay-progress', 'data-testid': 'pay-progress', role: 'status', hidden: true });
-  const waiting = h('div', { class: 'pay-wait', 'data-testid': 'pay-waiting', hidden: true });
-  const submit = button('pay-submit', `${amount(pb)} bezahlen`, 'primary', 'submit');
-  const back = button('pay-back', 'Andere Zahlungsart', 'secondary');
-  const actions = h('div', { class: 'actions' }, submit, back);
-  const save = h('input', { type: 'checkbox', id: 'pay-save', 'data-testid': 'pay-save-card', 'aria-describedby': 'pay-save-hint' });
-  const form = h('form', { novalidate: true, class: 'pay-form' },
-    cf.node,
-    h('div', { class: 'check-row' }, save, h('label', { for: 'pay-save' }, 'Karte speichern und die monatliche Lizenz automatisch abbuchen')),
-    h('p', { class: 'hint', id: 'pay-save-hint' }, 'Ausschalten kannst du das jederzeit in deinem Profil. ', STRIPE_HINT),
-    error, progress, waiting, actions);
-  setBox(pb, 'Mit Kreditkarte bezahlen', form);
-
-  const card = cardElement(stripe);
-  card.mount(cf.mount);
-  const ui = flowUi([submit, back, save], progress, error, submit);
-  ui.save = save;
-  ui.waiting = waiting;
-  ui.actions = actions;
-  ui.cardError = (text) => formError(cf.error, text);
-  // The stand-in calls the handler without an event; real Stripe.js passes {error, complete, …}.
-  card.on('change', (ev) => { if (!payRunning.has(pb.key)) ui.cardError(ev && ev.error ? cardErrText(ev.error) : ''); });
-  back.addEventListener('click', () => { if (!payRunning.has(pb.key)) stepChoice(pb); });
-  form.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    runCard(pb, stripe, card, ui);
-  });
-  pb.box.querySelector('#pay-title').focus();
-}
-
 // While the bank asks for 3-D Secure: say so, and offer at once to continue or to cancel.
-function waitChoices(pb, payment, slot) {
+export function waitChoices(pb, payment, slot) {
   const resume = button('pay-resume', payment.method === 'paypal' ? 'Weiter zu PayPal' : 'Bestätigung fortsetzen');
   resume.addEventListener('click', () => {
     if (resume.disabled) return;
@@ -233,146 +112,8 @@ function waitChoices(pb, payment, slot) {
   return kids;
 }
 
-async function runCard(pb, stripe, card, ui) {
-  if (payRunning.has(pb.key)) return; // a second click never starts a second payment
-  payRunning.add(pb.key);
-  const attempt = ++pb.attempt;
-  ui.lock(true);
-  ui.cardError('');
-  ui.error('');
-  ui.progress('Zahlung wird ausgeführt …');
-  await watchAccount(pb);
-  let paymentId = null;
-  try {
-    // Token first: a typo in the card number never opens a payment or touches the invoice.
-    const tok = await Promise.resolve().then(() => stripe.createToken(card)).catch((e) => ({ error: e }));
-    if (!tok || tok.error || !tok.token) {
-      ui.progress('');
-      ui.lock(false);
-      ui.cardError(cardErrText(tok && tok.error));
-      return;
-    }
-    let start;
-    try {
-      pb.saveCard = ui.save.checked;
-      start = await startPayment(pb, { method: 'card', save_card: pb.saveCard });
-    } catch (e) {
-      if (!e.silent) await startFailed(pb, e, ui);
-      return;
-    }
-    paymentId = start.payment_id;
-    const res = await api('POST', `/payments/${enc(paymentId)}/card`, { token: tok.token.id });
-    let payment = res.payment;
-    if (res.requires_authentication) {
-      ui.progress('');
-      ui.actions.hidden = true; // while waiting, the two choices are the only actions
-      waitChoices(pb, payment || { id: paymentId, method: 'card', invoice_id: pb.invs[0].id, invoice_ids: pb.invs.map((i) => i.id) }, ui.waiting);
-      payRunning.delete(pb.key); // the owner may now continue or cancel
-      try {
-        await stripe.confirmCardPayment(res.client_secret);
-      } catch { /* whatever happened, the backend asks Stripe next */ }
-      if (attempt !== pb.attempt || !pb.alive()) return; // continued or cancelled meanwhile
-      ui.waiting.hidden = true;
-      ui.actions.hidden = false;
-      ui.progress('Zahlung wird ausgeführt …');
-      payment = await api('POST', `/payments/${enc(paymentId)}/complete`);
-    }
-    if (attempt === pb.attempt && pb.alive()) outcome(pb, payment, focusWasHere(pb));
-  } catch (e) {
-    if (!e.silent && attempt === pb.attempt) await cardTrouble(pb, paymentId, e, ui);
-  } finally {
-    if (attempt === pb.attempt) payRunning.delete(pb.key);
-  }
-}
-
-// Continue an unfinished payment: card → 3-D Secure again, PayPal → its approval page.
-async function resumeFlow(pb, payment) {
-  const attempt = ++pb.attempt;
-  payRunning.add(pb.key);
-  try {
-    if (payment.method === 'paypal') {
-      const start = await resumePayment(payment);
-      const url = safeUrl(start.approve_url);
-      if (url) {
-        location.assign(url);
-        return;
-      }
-      throw Object.assign(new Error(FALLBACK_MSG), { status: 500 });
-    }
-    const step = setBox(pb, 'Zahlung läuft',
-      h('p', { class: 'pay-progress', role: 'status', 'data-testid': 'pay-progress' }, spinner(), WAIT_BANK));
-    const stripe = await stripeFor(await getConfig());
-    const start = await resumePayment(payment);
-    if (start.client_secret) {
-      try {
-        await stripe.confirmCardPayment(start.client_secret);
-      } catch { /* the backend asks Stripe next */ }
-    }
-    if (attempt !== pb.attempt || pb.step !== step || !pb.alive()) return;
-    const done = await api('POST', `/payments/${enc(start.payment_id || payment.id)}/complete`);
-    if (attempt === pb.attempt && pb.alive()) outcome(pb, done, true);
-  } catch (e) {
-    if (e.silent || attempt !== pb.attempt || !pb.alive()) return;
-    await refresh(pb);
-    if (pb.alive()) payState(pb, e.message || FALLBACK_MSG);
-  } finally {
-    if (attempt === pb.attempt) payRunning.delete(pb.key);
-  }
-}
-
-// A call after the payment was opened failed.
-async function cardTrouble(pb, paymentId, e, ui) {
-  if (!paymentId) {
-    ui.progress('');
-    ui.lock(false);
-    ui.error(e.message);
-    return;
-  }
-  if (e.status === 0 || e.status >= 500) {
-    // Unknown whether the card was charged: the backend asks Stripe.
-    try {
-      const p = await api('POST', `/payments/${enc(paymentId)}/complete`);
-      if (pb.alive()) outcome(pb, p, focusWasHere(pb));
-    } catch (e2) {
-      if (!e2.silent && pb.alive()) stepProcessing(pb, null, focusWasHere(pb));
-    }
-    return;
-  }
-  // Refused (e.g. the card was declined): give the invoice back and say why.
-  try {
-    await api('POST', `/payments/${enc(paymentId)}/cancel`);
-  } catch (e2) {
-    if (e2.silent) return;
-  }
-  await refresh(pb);
-  if (pb.alive()) stepFailed(pb, e.message, focusWasHere(pb));
-}
-
-async function runPaypal(pb, ui) {
-  if (payRunning.has(pb.key)) return;
-  payRunning.add(pb.key);
-  ui.lock(true);
-  ui.error('');
-  ui.progress('Weiter zu PayPal …');
-  try {
-    const start = await startPayment(pb, { method: 'paypal' });
-    const url = safeUrl(start.approve_url);
-    if (url) {
-      location.assign(url); // the payment id comes back in the return address
-      return;
-    }
-    await api('POST', `/payments/${enc(start.payment_id)}/cancel`).catch(() => {});
-    await refresh(pb);
-    if (pb.alive()) stepFailed(pb, FALLBACK_MSG, true);
-  } catch (e) {
-    if (!e.silent) await startFailed(pb, e, ui);
-  } finally {
-    payRunning.delete(pb.key);
-  }
-}
-
 // Opening the payment failed: 409/404 mean an invoice changed under us, so show it as it is now.
-async function startFailed(pb, e, ui) {
+export async function startFailed(pb, e, ui) {
   if (e.status === 409 || e.status === 404) {
     await refresh(pb);
     if (pb.alive()) {
@@ -386,7 +127,7 @@ async function startFailed(pb, e, ui) {
   ui.error(e.message);
 }
 
-function outcome(pb, payment, focus) {
+export function outcome(pb, payment, focus) {
   if (payment && (payment.status === 'failed' || payment.status === 'canceled')) {
     refresh(pb); // badge and payments table follow; the box shows the reason now
     stepFailed(pb, payFailText(payment), focus);
@@ -395,14 +136,14 @@ function outcome(pb, payment, focus) {
   }
 }
 
-function stepFailed(pb, msg, focus) {
+export function stepFailed(pb, msg, focus) {
   const retry = button('pay-retry', 'Erneut versuchen');
   retry.addEventListener('click', () => stepChoice(pb));
   setBox(pb, 'Zahlung nicht abgeschlossen', msgP(msg), h('div', { class: 'actions' }, retry));
   if (focus) retry.focus();
 }
 
-function stepProcessing(pb, msg, focus) {
+export function stepProcessing(pb, msg, focus) {
   const last = currentPayment(pb);
   // Waiting for the bank (3-D Secure) or for PayPal, e.g. after the tab was closed on the way:
   // continue or cancel, at once.
@@ -516,7 +257,7 @@ function stepPaid(pb, msg) {
 
 // Remember whether the till was blocked before paying, to say so when it is free again.
 // Awaited before paying: read after the payment it could already say "active".
-function watchAccount(pb) {
+export function watchAccount(pb) {
   if (pb.wasBlocked != null) return Promise.resolve();
   return api('GET', '/profile').then((p) => { pb.wasBlocked = p.account_status === 'blocked'; }, () => {});
 }
@@ -547,41 +288,3 @@ async function refreshAccount(pb, slot) {
   }
 }
 
-// Back from PayPal (/?paypal=return|cancel&payment=…): finish or cancel, then show the invoice
-// (or, for several invoices paid at once, the pay-all page with that payment).
-export async function finishPaypal(pp) {
-  const alive = claimScreen();
-  updateNav('');
-  notify('');
-  showLoading(pp.action === 'return' ? 'Deine PayPal-Zahlung wird abgeschlossen …' : 'Einen Moment bitte …');
-  const path = `/payments/${enc(pp.paymentId)}`;
-  let wasBlocked = null;
-  let payment = null;
-  try {
-    if (pp.action === 'return') {
-      wasBlocked = await api('GET', '/profile').then((p) => p.account_status === 'blocked', (e) => { if (e.silent) throw e; return null; });
-    }
-    payment = await api('POST', `${path}/${pp.action === 'return' ? 'complete' : 'cancel'}`);
-  } catch (e) {
-    if (e.silent) {
-      setPendingPaypal(pp); // after signing in again
-      return;
-    }
-    try {
-      payment = await api('GET', path);
-    } catch (e2) {
-      if (e2.silent) {
-        setPendingPaypal(pp);
-        return;
-      }
-      if (!alive()) return;
-      flash(e.message, 'error');
-      navigate('#/rechnungen', true);
-      return;
-    }
-  }
-  if (!alive()) return; // the owner went elsewhere meanwhile
-  const ids = idsOf(payment);
-  payNote = { key: keyOf(ids), payment, wasBlocked };
-  navigate(ids.length > 1 ? `#/bezahlen?zahlung=${enc(payment.id)}` : `#/rechnungen/${enc(ids[0])}`, true);
-}
