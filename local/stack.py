@@ -55,7 +55,7 @@ def _die_with_parent() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def wait_until_up(url: str, timeout_s: float = 30.0) -> None:
+def wait_until_up(url: str, timeout_s: float = 90.0) -> None:  # generous: busy machines
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with contextlib.suppress(requests.RequestException):
