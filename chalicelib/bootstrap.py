@@ -11,6 +11,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.services.auth import AuthService
 from chalicelib.services.billing import BillingService
 from chalicelib.services.charging import ChargeService
+from chalicelib.services.corrections import CorrectionRenderer, CorrectionService
 from chalicelib.services.cursors import CursorCodec
 from chalicelib.services.documents import DocumentReader
 from chalicelib.services.dunning import DunningService
@@ -27,6 +28,7 @@ from chalicelib.services.ports import (
     Clock,
     DocumentRepository,
     DocumentStore,
+    EInvoiceRenderer,
     EventPublisher,
     InvitationRepository,
     InvoiceRepository,
@@ -170,6 +172,13 @@ class Container:
         return render_invoice_pdf
 
     @cached
+    def render_einvoice(self) -> EInvoiceRenderer:
+        # Hybrid PDF and XRechnung: like render_pdf, never reached from the API.
+        from chalicelib.adapters.einvoice import render_einvoice
+
+        return render_einvoice
+
+    @cached
     def metrics(self) -> Metrics:
         import os
 
@@ -286,6 +295,7 @@ class Container:
             stores=self.stores,
             documents=self.documents,
             render_pdf=self.render_pdf,
+            render_einvoice=self.render_einvoice,
             supplier=self.settings.supplier,
             clock=self.clock,
             metrics=self.metrics,
@@ -322,6 +332,30 @@ class Container:
             clock=self.clock,
             portal_url=self.settings.portal_url,
             limiter=self.limiter,
+        )
+
+    @cached
+    def render_correction(self) -> CorrectionRenderer:
+        # Only the operator side renders corrections; the API never gets here.
+        from chalicelib.adapters.correction_pdf import render_correction_pdf
+
+        return render_correction_pdf
+
+    @cached
+    def corrections(self) -> CorrectionService:
+        return CorrectionService(
+            invoices=self.invoices,
+            stores=self.stores,
+            ledger=self.ledger,
+            providers=self.providers,
+            settlement=self.settlement,
+            documents=self.document_records,
+            files=self.documents,
+            render=self.render_correction,
+            mailer=self.mailer,
+            supplier=self.settings.supplier,
+            clock=self.clock,
+            portal_url=self.settings.portal_url,
         )
 
     @cached

@@ -300,8 +300,38 @@ def invoices_resend(args: argparse.Namespace) -> dict[str, Any]:
 
 def invoices_void(args: argparse.Namespace) -> dict[str, Any]:
     _connect()
-    invoice = _container().invoice_issuer.void(args.invoice)
-    return {"invoice_id": invoice.id, "status": invoice.status.value}
+    result = _container().corrections.void(args.invoice, args.reason or "")
+    return {
+        "invoice_id": result.invoice.id,
+        "status": result.invoice.status.value,
+        "cancellation": {"document_id": result.document.id, "number": result.document.number},
+    }
+
+
+def invoices_credit(args: argparse.Namespace) -> dict[str, Any]:
+    _connect()
+    container = _container()
+    settings = container.settings
+    lines = [parse_line(text, settings.vat_rates) for text in args.line or []]
+    if lines:
+        check_lines(lines, settings.vat_rates, settings.max_invoice_gross_cents)
+    result = container.corrections.credit(args.invoice, lines or None, args.reason or "")
+    refund = result.document.refund
+    return {
+        "invoice_id": result.invoice.id,
+        "credit_note": {
+            "document_id": result.document.id,
+            "number": result.document.number,
+            "gross_cents": result.document.gross_cents,
+        },
+        "refund": None
+        if refund is None
+        else {
+            "payment_id": refund.payment_id,
+            "amount_cents": refund.amount_cents,
+            "status": refund.status,
+        },
+    }
 
 
 # -- jobs and the outbox -----------------------------------------------------------------
@@ -597,7 +627,6 @@ def _invoices(groups: Any) -> None:
     for name, summary, run in (
         ("show", "eine Rechnung mit Positionen, USt je Satz und Zahlungen zeigen", invoices_show),
         ("resend", "eine Rechnung mit PDF noch einmal an den Store schicken", invoices_resend),
-        ("void", "eine offene Rechnung stornieren", invoices_void),
     ):
         command = _command(
             invoices, name, summary, f"portal invoices {name} --invoice inv_0123456789abcdef", run
@@ -605,6 +634,38 @@ def _invoices(groups: Any) -> None:
         command.add_argument(
             "--invoice", required=True, help="ID der Rechnung, z. B. inv_0123456789abcdef"
         )
+    void = _command(
+        invoices,
+        "void",
+        "eine offene Rechnung stornieren: Stornorechnung ausstellen, archivieren, mailen",
+        'portal invoices void --invoice inv_0123456789abcdef --reason "Doppelt berechnet"',
+        invoices_void,
+    )
+    credit = _command(
+        invoices,
+        "credit",
+        "eine offene oder bezahlte Rechnung ganz oder teilweise gutschreiben; schon Bezahltes "
+        "wird über den Zahlungsweg erstattet",
+        'portal invoices credit --invoice inv_0123456789abcdef --line "Bondrucker;1;32900;19" '
+        '--reason "Gerät zurückgegeben"',
+        invoices_credit,
+    )
+    for command in (void, credit):
+        command.add_argument(
+            "--invoice", required=True, help="ID der Rechnung, z. B. inv_0123456789abcdef"
+        )
+        command.add_argument(
+            "--reason",
+            type=_reason,
+            help='Grund, steht auf dem Beleg (höchstens 500 Zeichen), z. B. "Doppelt berechnet"',
+        )
+    credit.add_argument(
+        "--line",
+        action="append",
+        help="gutzuschreibende Position als 'Beschreibung;Menge;Netto-Cent;USt-%%' mit einem "
+        "Steuersatz der Rechnung, mehrfach möglich; ohne --line die ganze Rechnung, "
+        'z. B. "SIDES Kassenlizenz;1;4900;19"',
+    )
 
 
 def _jobs(groups: Any) -> None:

@@ -163,6 +163,11 @@ def _unprocessable(issue: str, field: str | None = None) -> ApiError:
     return paypal_error(422, "UNPROCESSABLE_ENTITY", issue, field)
 
 
+def _cents(value: str) -> int:
+    units, _, fraction = value.partition(".")
+    return int(units) * 100 + int((fraction + "00")[:2])
+
+
 def _code(length: int) -> str:
     return "".join(secrets.choice(_ALNUM) for _ in range(length))
 
@@ -234,7 +239,7 @@ class Order:
     outcome: str = "approve"  # approve | deny | instrument_declined
     payer_id: str | None = None
     capture: dict[str, Any] | None = None
-    refund: dict[str, Any] | None = None
+    refunds: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -673,9 +678,11 @@ class PayPalSandbox:
             delay, self._capture_delay = self._capture_delay, 0.0
         return dataclasses.replace(reply, delay=delay)
 
-    def refund(self, capture_id: str, request_id: str | None) -> Reply:
-        """Refunds a completed capture in full (Payments v2); PayPal-Request-Id makes a
-        repeat answer the first refund."""
+    def refund(
+        self, capture_id: str, request_id: str | None, body: dict[str, Any] | None = None
+    ) -> Reply:
+        """Refunds a completed capture in full or in part (Payments v2, `amount` in the
+        body); PayPal-Request-Id makes a repeat answer the first refund."""
         with self._cond:
             key = (capture_id, request_id) if request_id else None
             if key is not None and key in self._refund_replies:
@@ -686,15 +693,22 @@ class PayPalSandbox:
             )
             if order is None or order.capture is None:
                 raise ApiError(404, {"name": "RESOURCE_NOT_FOUND", "message": capture_id})
-            if order.refund is not None:
+            if order.capture["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED"):
                 raise _unprocessable("CAPTURE_FULLY_REFUNDED")
-            if order.capture["status"] != "COMPLETED":
-                raise _unprocessable("CAPTURE_NOT_REFUNDABLE")
+            captured = _cents(order.capture["amount"]["value"])
+            refunded = sum(_cents(r["amount"]["value"]) for r in order.refunds)
+            amount = (body or {}).get("amount")
+            cents = _cents(_parse_amount(amount)["value"]) if amount else captured - refunded
+            if cents <= 0 or refunded + cents > captured:
+                raise _unprocessable("REFUND_AMOUNT_EXCEEDED")
             now = _now()
-            order.refund = {
+            refund = {
                 "id": _code(17),
                 "status": "COMPLETED",
-                "amount": dict(order.capture["amount"]),
+                "amount": {
+                    "value": f"{cents // 100}.{cents % 100:02d}",
+                    "currency_code": order.capture["amount"]["currency_code"],
+                },
                 "custom_id": order.capture.get("custom_id"),
                 "create_time": now,
                 "update_time": now,
@@ -706,14 +720,16 @@ class PayPalSandbox:
                     }
                 ],
             }
-            order.capture["status"] = "REFUNDED"
-            money = f"{order.unit['amount']['currency_code']} {order.unit['amount']['value']}"
+            order.refunds.append(refund)
+            full = refunded + cents == captured
+            order.capture["status"] = "REFUNDED" if full else "PARTIALLY_REFUNDED"
+            money = f"{refund['amount']['currency_code']} {refund['amount']['value']}"
             resource = {
-                **copy.deepcopy(order.refund),
+                **copy.deepcopy(refund),
                 "supplementary_data": {"related_ids": {"order_id": order.id}},
             }
             self._emit("PAYMENT.CAPTURE.REFUNDED", "refund", f"Refund of {money}", resource)
-            reply = json_reply(201, copy.deepcopy(order.refund))
+            reply = json_reply(201, copy.deepcopy(refund))
             if key is not None:
                 self._refund_replies[key] = reply
         return reply
@@ -985,7 +1001,11 @@ def _capture(sandbox: PayPalSandbox, request: Request) -> Reply:
 
 
 def _refund(sandbox: PayPalSandbox, request: Request) -> Reply:
-    return sandbox.refund(request.params["capture_id"], request.headers.get("PayPal-Request-Id"))
+    return sandbox.refund(
+        request.params["capture_id"],
+        request.headers.get("PayPal-Request-Id"),
+        request.json() if request.body else None,
+    )
 
 
 def _html(status: int, title: str, content: str) -> Reply:

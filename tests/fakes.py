@@ -27,6 +27,7 @@ from chalicelib.domain.documents import (
     Document,
     DocumentKind,
     DocumentSummary,
+    Refund,
     counter_id,
     format_document_number,
 )
@@ -57,6 +58,7 @@ from chalicelib.domain.supplier import DEFAULT_SUPPLIER
 from chalicelib.services.cursors import CursorCodec
 from chalicelib.services.ports import (
     ChargeRequest,
+    CorrectionEffect,
     InvoicePage,
     Mail,
     Member,
@@ -581,6 +583,12 @@ class FakeDocuments:
     def get_pdf(self, key: str) -> bytes:
         return self.objects[key]
 
+    def put_xml(self, key: str, body: bytes, retain_until: date | None = None) -> None:
+        self.put_pdf(key, body, retain_until)
+
+    def get_xml(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
     def presigned_download(self, key: str, filename: str, expires_in: int) -> str:
         expires_in = min(expires_in, 300)
         self.links.append((key, filename, expires_in))
@@ -874,7 +882,12 @@ class FakeLedger:
             for invoice in invoices:
                 assert invoice is not None
                 self._move_invoice(
-                    invoice, now, status=InvoiceStatus.PAID, paid_at=now, active_payment_id=None
+                    invoice,
+                    now,
+                    status=InvoiceStatus.PAID,
+                    paid_at=now,
+                    active_payment_id=None,
+                    paid_by=stored.id,
                 )
                 self.paid_by[invoice.id] = stored.id
                 self.stores._drop_open_item(stored.store_id, invoice.id)
@@ -995,7 +1008,7 @@ class FakeDocumentRecords:
     def get(self, document_id: str) -> Document | None:
         return self.documents.get(document_id)
 
-    def add_numbered(self, document: Document) -> Document:
+    def add_numbered(self, document: Document, effect: CorrectionEffect | None = None) -> Document:
         with self._lock:
             self.faults.check("add_numbered", "before")
             existing = self.documents.get(document.id)
@@ -1005,6 +1018,8 @@ class FakeDocumentRecords:
                 # Like the adapter's transaction: no number is taken for a document whose
                 # invoice does not exist.
                 raise ConflictError()
+            if effect is not None:
+                self._check_effect(effect)
             year = document.issue_date.year
             sequence = self._counter(document.kind, year) + 1
             numbered = dataclasses.replace(
@@ -1015,8 +1030,56 @@ class FakeDocumentRecords:
             self._set_counter(document.kind, year, sequence)
             self.documents[document.id] = numbered
             self._list(numbered)
+            if effect is not None:
+                self._apply(effect)
             self.faults.check("add_numbered", "after")
             return numbered
+
+    def _check_effect(self, effect: CorrectionEffect) -> None:
+        invoice = self.invoices.invoices[effect.invoice_id]
+        if invoice.status != effect.expected_status or (
+            invoice.credited_cents != effect.credited_before
+        ):
+            raise ConflictError()  # the invoice moved meanwhile
+
+    def _apply(self, effect: CorrectionEffect) -> None:
+        invoice = self.invoices.invoices[effect.invoice_id]
+        status = InvoiceStatus.VOID if effect.void else invoice.status
+        self.invoices.invoices[invoice.id] = dataclasses.replace(
+            invoice, credited_cents=effect.credited_after, status=status
+        )
+        if status != invoice.status:
+            self.invoices.moves.append((invoice.id, invoice.status, status, invoice.created_at))
+        if effect.open_item_after is None:
+            return
+        if effect.open_item_after <= 0:
+            self.invoices.stores._drop_open_item(effect.store_id, invoice.id)
+        else:
+            store = self.invoices.stores.stores[effect.store_id]
+            items = tuple(
+                dataclasses.replace(item, gross_cents=effect.open_item_after)
+                if item.invoice_id == invoice.id
+                else item
+                for item in store.open_items
+            )
+            self.invoices.stores.stores[effect.store_id] = dataclasses.replace(
+                store, open_items=items
+            )
+
+    def record_refund(self, document: Document, refund: Refund) -> Document:
+        with self._lock:
+            self.faults.check("record_refund", "before")
+            stored = self.documents[document.id]
+            if stored.refund is None:
+                stored = dataclasses.replace(stored, refund=refund)
+                self.documents[document.id] = stored
+                for invoice_id in stored.invoice_ids:
+                    invoice = self.invoices.invoices[invoice_id]
+                    self.invoices.invoices[invoice_id] = dataclasses.replace(
+                        invoice,
+                        credit_refunded_cents=invoice.credit_refunded_cents + refund.amount_cents,
+                    )
+            return stored
 
     def _counter(self, kind: DocumentKind, year: int) -> int:
         if kind == DocumentKind.INVOICE:
@@ -1563,23 +1626,30 @@ class FakeCards:
             )  # fmt: skip
         return self.cancel_intent(found.provider_ref)
 
-    def refund(self, payment: Payment, idempotency_key: str) -> ProviderUpdate:
+    def refund(
+        self, payment: Payment, idempotency_key: str, amount_cents: int | None = None
+    ) -> ProviderUpdate:
         with self._lock:
             self.faults.check("refund", "before")
             assert payment.provider_ref is not None
             intent = self._intent(payment.provider_ref)
             if intent.status != "succeeded":
                 raise FakeStripeError("invalid_request", "Cannot refund a failed payment.")
-            if idempotency_key not in self.refunds and not any(
-                r.ref == intent.id for r in self.refunds.values()
-            ):
+            cents = intent.amount if amount_cents is None else amount_cents
+            back = sum(r.amount_cents for r in self.refunds.values() if r.ref == intent.id)
+            if idempotency_key not in self.refunds:
+                if back + cents > intent.amount:
+                    raise FakeStripeError("invalid_request", "Refund exceeds the charge.")
                 self.refunds[idempotency_key] = FakeCharge(
                     "stripe", intent.id, intent.metadata.get("payment_id"),
-                    intent.metadata.get("invoice_id"), intent.amount, intent.currency.upper(),
+                    intent.metadata.get("invoice_id"), cents, intent.currency.upper(),
                     invoice_ids=_invoice_ids(intent.metadata),
                 )  # fmt: skip
             self.faults.check("refund", "after")
-            return dataclasses.replace(self._view(intent), status=ProviderStatus.REFUNDED)
+            done = self.refunds[idempotency_key].amount_cents
+            return dataclasses.replace(
+                self._view(intent), status=ProviderStatus.REFUNDED, amount_cents=done
+            )
 
     def charge_saved(
         self,
@@ -1737,7 +1807,11 @@ class FakePayPal:
             order.capture_id = f"CAP{next(self._ids)}"
             self.captures.append(
                 FakeCharge(
-                    "paypal", order.id, order.payment_id, None, order.amount_cents,
+                    "paypal",
+                    order.id,
+                    order.payment_id,
+                    None,
+                    order.amount_cents,
                     order.currency,
                 )  # fmt: skip
             )
@@ -1788,19 +1862,28 @@ class FakePayPal:
             payment.currency, payment_id=payment.id,
         )  # fmt: skip
 
-    def refund(self, payment: Payment, idempotency_key: str) -> ProviderUpdate:
+    def refund(
+        self, payment: Payment, idempotency_key: str, amount_cents: int | None = None
+    ) -> ProviderUpdate:
         self.faults.check("refund", "before")
         assert payment.provider_ref is not None
         order = self.orders[payment.provider_ref]
         assert order.status == "COMPLETED", "nothing captured to refund"
-        if not order.refunded:
-            order.refunded = True
+        cents = order.amount_cents if amount_cents is None else amount_cents
+        back = sum(r.amount_cents for r in self.refunds.values() if r.ref == order.id)
+        if idempotency_key not in self.refunds:
+            assert back + cents <= order.amount_cents, "refund exceeds the capture"
             self.refunds[idempotency_key] = FakeCharge(
-                "paypal", order.id, order.payment_id, None, order.amount_cents, order.currency
+                "paypal", order.id, order.payment_id, None, cents, order.currency
             )
-            self._event("PAYMENT.CAPTURE.REFUNDED", order)
+            order.refunded = back + cents == order.amount_cents
+            if order.refunded:
+                self._event("PAYMENT.CAPTURE.REFUNDED", order)
         self.faults.check("refund", "after")
-        return dataclasses.replace(self._view(order), status=ProviderStatus.REFUNDED)
+        done = self.refunds[idempotency_key].amount_cents
+        return dataclasses.replace(
+            self._view(order), status=ProviderStatus.REFUNDED, amount_cents=done
+        )
 
     def charge_saved(
         self,
@@ -1914,6 +1997,9 @@ def make_container(*, settings: Settings | None = None, **overrides: Any) -> Con
         "ledger": FakeLedger(invoices),
         "document_records": FakeDocumentRecords(invoices),
         "render_receipt": lambda document, payment, invoices, store, supplier: (
+            b"%PDF-fake " + document.number.encode()
+        ),
+        "render_correction": lambda document, invoice, store, supplier: (
             b"%PDF-fake " + document.number.encode()
         ),
         "processed_events": FakeProcessedEvents(),

@@ -56,6 +56,9 @@ def _to_invoice(record: InvoiceRecord) -> Invoice:
         active_payment_id=record.active_payment_id,
         payments=_payments(record),
         documents=_documents(record),
+        paid_by=record.paid_by,
+        credited_cents=int(record.credited_cents or 0),
+        credit_refunded_cents=int(record.credit_refunded_cents or 0),
     )
 
 

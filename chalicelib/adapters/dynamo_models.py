@@ -53,6 +53,7 @@ class StoreRecord(Model):
     name = UnicodeAttribute()
     billing_email = UnicodeAttribute()
     vat_id = UnicodeAttribute(null=True)
+    leitweg_id = UnicodeAttribute(null=True)  # BT-10 of the store's e-invoices
     address: MapAttribute[str, Any] = MapAttribute()
     monthly_fee_cents = NumberAttribute()
     account_status = UnicodeAttribute(default="active")
@@ -167,6 +168,8 @@ class InvoiceRecord(Model):
     payment_log: MapAttribute[str, Any] = MapAttribute(default=dict)
     # document_id -> summary of each document issued for this invoice (receipts, corrections)
     documents: MapAttribute[str, Any] = MapAttribute(default=dict)
+    credited_cents = NumberAttribute(null=True)  # gross of its credit notes
+    credit_refunded_cents = NumberAttribute(null=True)  # money those credit notes gave back
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     by_store = ByStoreIndex()
@@ -263,6 +266,12 @@ class DocumentRecord(Model):
     payment_id = UnicodeAttribute(null=True)
     ready = BooleanAttribute(default=False)
     created_at = UTCDateTimeAttribute()
+    # corrections: their lines (sign reversed), the reason and the corrected invoice's date
+    lines = ListAttribute(of=InvoiceLineMap, null=True)
+    reason = UnicodeAttribute(null=True)
+    refers_to_date = UnicodeAttribute(null=True)
+    # a credit note's refund: {"payment_id", "amount_cents", "status"}
+    refund: MapAttribute[str, Any] = MapAttribute(null=True)
 
 
 class ProcessedEventRecord(Model):

@@ -371,16 +371,26 @@ class PayPalRestGateway:
             payment.currency, payment_id=payment.id,
         )  # fmt: skip
 
-    def refund(self, payment: Payment, idempotency_key: str) -> ProviderUpdate:
+    def refund(
+        self, payment: Payment, idempotency_key: str, amount_cents: int | None = None
+    ) -> ProviderUpdate:
         if not payment.provider_ref:
             raise InvalidPayloadError()
         order = self._order(payment.provider_ref)
-        captures = [c for c in _captures(order) if c.get("status") in ("COMPLETED", "REFUNDED")]
+        captures = [
+            c
+            for c in _captures(order)
+            if c.get("status") in ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED")
+        ]
         if not captures:
             raise PayPalError(name="NOTHING_TO_REFUND")
         capture_id = quote(str(captures[-1]["id"]), safe="")
         path = f"/v2/payments/captures/{capture_id}/refund"
-        response = self._call("POST", path, {}, {"PayPal-Request-Id": idempotency_key})
+        body: dict[str, Any] = {}
+        if amount_cents is not None:
+            value = cents_to_value(amount_cents)
+            body["amount"] = {"value": value, "currency_code": payment.currency.upper()}
+        response = self._call("POST", path, body, {"PayPal-Request-Id": idempotency_key})
         issue = _issue(response) if response.status_code == 422 else None
         if issue == "CAPTURE_FULLY_REFUNDED":
             status = ProviderStatus.REFUNDED

@@ -249,7 +249,9 @@ class StripeCardGateway:
             raise ServiceUnavailableError() from exc
         return dataclasses.replace(intent_update(intent), failure_code="canceled")
 
-    def refund(self, payment: Payment, idempotency_key: str) -> ProviderUpdate:
+    def refund(
+        self, payment: Payment, idempotency_key: str, amount_cents: int | None = None
+    ) -> ProviderUpdate:
         ref = payment.provider_ref
         if not ref:
             raise InvalidPayloadError()
@@ -260,7 +262,11 @@ class StripeCardGateway:
             refunds = [
                 self._call(
                     self._client.v1.refunds.create,
-                    params={"payment_intent": ref, "metadata": {"key": idempotency_key}},
+                    params={
+                        "payment_intent": ref,
+                        "metadata": {"key": idempotency_key},
+                        **({"amount": amount_cents} if amount_cents is not None else {}),
+                    },
                     options={"idempotency_key": idempotency_key},
                 )
             ]

@@ -43,6 +43,7 @@ STATUS = {
     errors.ConflictError: 409,
     errors.EmailInUseError: 409,
     errors.InvoiceNotVoidableError: 409,
+    errors.InvoiceNotCreditableError: 409,
     errors.InvitationExpiredError: 410,
     errors.InvoiceNotPayableError: 409,
     errors.InvalidMethodError: 400,

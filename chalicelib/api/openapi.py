@@ -131,8 +131,10 @@ COMPONENTS: dict[str, Schema] = {
             "status": {"enum": ["open", "processing", "paid", "void"]},
             "overdue": BOOL,
             "paid_at": DATETIME,
+            "correction": {"enum": ["cancelled", "credited", "partially_credited"]},
+            "amount_due_cents": CENTS,
         },
-        nullable=("period", "paid_at"),
+        nullable=("period", "paid_at", "correction"),
     ),
     "Payment": obj(
         {
@@ -309,6 +311,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/api/documents/{document_id}/pdf"): Operation(
         "Link zum PDF eines Dokuments", {200: ref("Link")}, signed_in=True, errors=(404,)
+    ),
+    ("GET", "/api/invoices/{invoice_id}/xml"): Operation(
+        "Link zur E-Rechnung (XRechnung, XML) einer Rechnung",
+        {200: ref("Link")},
+        signed_in=True,
+        errors=(404,),
+    ),
+    ("GET", "/api/documents/{document_id}/xml"): Operation(
+        "Link zur E-Rechnung (XRechnung, XML) einer Stornorechnung oder Gutschrift",
+        {200: ref("Link")},
+        signed_in=True,
+        errors=(404,),
     ),
     ("POST", "/api/invoices/{invoice_id}/payments"): Operation(
         "Zahlung einer Rechnung beginnen",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from chalicelib.domain.invoices import Invoice
+from chalicelib.domain.invoices import Invoice, list_group
 from chalicelib.domain.payments import Payment, failure_message
 from chalicelib.domain.stores import Store
 
@@ -68,6 +68,9 @@ def invoice_summary(invoice: Invoice, today: date) -> dict[str, Any]:
         "status": invoice.status.value,
         "overdue": invoice.is_overdue(today),
         "paid_at": invoice.paid_at,
+        # what corrections made of it: cancelled | credited | partially_credited | null
+        "correction": invoice.correction_state,
+        "amount_due_cents": invoice.amount_due_cents if list_group(invoice.status) == "open" else 0,
     }
 
 

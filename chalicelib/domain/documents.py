@@ -10,6 +10,8 @@ import dataclasses
 import enum
 from datetime import date, datetime
 
+from chalicelib.domain.invoices import InvoiceLine, Totals, compute_totals
+
 
 class DocumentKind(enum.StrEnum):
     INVOICE = "invoice"
@@ -61,6 +63,15 @@ def counter_id(kind: DocumentKind, year: int) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Refund:
+    """Money a credit note gave back: through which payment, how much, and its state."""
+
+    payment_id: str
+    amount_cents: int
+    status: str  # "succeeded" | "pending"
+
+
+@dataclasses.dataclass(frozen=True)
 class DocumentRef:
     """The invoice a document refers to."""
 
@@ -85,6 +96,14 @@ class Document:
     number: str = ""
     payment_id: str | None = None
     ready: bool = False
+    lines: tuple[InvoiceLine, ...] = ()  # corrections: the corrected amounts, sign reversed
+    reason: str = ""
+    refers_to_date: date | None = None  # the corrected invoice's issue date
+    refund: Refund | None = None  # a credit note's money given back, once it is
+
+    @property
+    def totals(self) -> Totals:
+        return compute_totals(self.lines)
 
     @property
     def invoice_ids(self) -> tuple[str, ...]:

@@ -149,3 +149,8 @@ class DocumentNotFoundError(InvoiceNotFoundError):
 
     code = "document_not_found"
     message = "Dokument nicht gefunden."
+
+
+class InvoiceNotCreditableError(PortalError):
+    code = "invoice_not_creditable"
+    message = "Diese Rechnung kann gerade nicht gutgeschrieben werden."

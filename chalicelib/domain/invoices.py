@@ -7,10 +7,13 @@ import enum
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from chalicelib.domain.documents import DocumentSummary
 from chalicelib.domain.money import CURRENCY, vat_cents
 from chalicelib.domain.payments import Payment, PaymentStatus
+
+if TYPE_CHECKING:  # documents build on invoices; an invoice only lists their summaries
+    from chalicelib.domain.documents import DocumentSummary
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -98,6 +101,9 @@ class Invoice:
     active_payment_id: str | None = None
     payments: tuple[Payment, ...] = ()
     documents: tuple[DocumentSummary, ...] = ()
+    paid_by: str | None = None  # the payment that paid it
+    credited_cents: int = 0  # gross of the credit notes issued for it
+    credit_refunded_cents: int = 0  # money given back for those credit notes
 
     @property
     def totals(self) -> Totals:
@@ -106,13 +112,26 @@ class Invoice:
     @property
     def refunded_cents(self) -> int:
         """Money given back for this invoice: every payment settles each of its invoices in
-        full, so a refunded payment gave back this invoice's gross."""
+        full, so a refunded payment gave back this invoice's gross; credit notes give back
+        what they credit of a paid invoice."""
         refunded = sum(1 for p in self.payments if p.status == PaymentStatus.REFUNDED)
-        return refunded * self.totals.gross_cents
+        return refunded * self.totals.gross_cents + self.credit_refunded_cents
 
     @property
-    def credited_cents(self) -> int:
-        return 0  # credit notes are documents of their own, not yet issued by the portal
+    def amount_due_cents(self) -> int:
+        """What a payment of this invoice collects: its gross less what was credited."""
+        return self.totals.gross_cents - self.credited_cents
+
+    @property
+    def correction_state(self) -> str | None:
+        """How corrections left it: storniert, gutgeschrieben, teilweise gutgeschrieben."""
+        if self.status == InvoiceStatus.VOID and self.credited_cents == 0:
+            return "cancelled"
+        if self.credited_cents >= self.totals.gross_cents > 0:
+            return "credited"
+        if self.credited_cents > 0:
+            return "partially_credited"
+        return None
 
     def is_overdue(self, today: date) -> bool:
         return list_group(self.status) == "open" and today > self.due_date

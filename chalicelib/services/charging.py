@@ -118,7 +118,7 @@ class ChargeService:
             provider=self.providers.for_saved_methods().name,
             method=self.providers.saved_method,
             kind=PaymentKind.AUTOPAY.value,
-            amount_cents=invoice.totals.gross_cents,
+            amount_cents=invoice.amount_due_cents,
             currency=invoice.currency,
             status=PaymentStatus.PENDING,
             created_at=now,

@@ -13,6 +13,7 @@ from chalicelib.services.ports import Attachment, Mail
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PDF = "application/pdf"
+XML = "application/xml"
 
 
 def recipients(store: Store) -> tuple[str, ...]:
@@ -24,6 +25,11 @@ def recipients(store: Store) -> tuple[str, ...]:
 
 def pdf_attachment(filename: str, body: bytes) -> Attachment:
     return Attachment(filename=filename, content_type=PDF, body=body)
+
+
+def xml_attachment(filename: str, body: bytes) -> Attachment:
+    """An e-invoice (XRechnung XML) attached next to its PDF."""
+    return Attachment(filename=filename, content_type=XML, body=body)
 
 
 def _local(moment: datetime) -> str:
@@ -107,10 +113,17 @@ def invoice_mail(
     link: str,
     pdf: bytes | None = None,
     charged_automatically: bool = False,
+    xml: bytes | None = None,
 ) -> Mail:
-    """The invoice itself; with `pdf` it is attached (the document the owner keeps)."""
+    """The invoice itself; with `pdf` it is attached (the document the owner keeps), with
+    `xml` its XRechnung too."""
     status = str(getattr(invoice.status, "value", invoice.status))
     attached = "Die Rechnung findest du als PDF im Anhang. " if pdf is not None else ""
+    if pdf is not None and xml is not None:
+        attached = (
+            "Die Rechnung findest du als PDF im Anhang, dazu die E-Rechnung (XRechnung, XML) "
+            "für deine Buchhaltung. "
+        )
     if status == "void":
         middle = (
             f"hier noch einmal die Rechnung {invoice.number} über {_amount(invoice)} für deine "
@@ -141,6 +154,9 @@ def invoice_mail(
         )
     text = f"Hallo,\n\n{middle}Viele Grüße\ndein SIDES Team\n"
     attachments = (pdf_attachment(str(invoice.pdf_filename), pdf),) if pdf is not None else ()
+    if pdf is not None and xml is not None:
+        xml_name = str(invoice.pdf_filename).removesuffix(".pdf") + ".xml"
+        attachments = (*attachments, xml_attachment(xml_name, xml))
     return Mail(
         to=to, subject=f"Deine Rechnung {invoice.number}", text=text, attachments=attachments
     )
@@ -273,3 +289,42 @@ def refund_mail(to: str, numbers: Sequence[str], amount_cents: int, reason: str)
         "Viele Grüße\ndein SIDES Team\n"
     )
     return Mail(to=to, subject=f"Erstattung über {format_eur(amount_cents)}", text=text)
+
+
+def correction_mail(
+    to: str,
+    title: str,
+    number: str,
+    invoice_number: str,
+    amount_cents: int,
+    refunded: bool,
+    link: str,
+    attachments: Sequence[Attachment] = (),
+) -> Mail:
+    """A Stornorechnung or credit note for one of the store's invoices, PDF attached."""
+    from chalicelib.domain.money import format_eur
+
+    if refunded:
+        effect = (
+            f"Den Betrag von {format_eur(amount_cents)} erstatten wir dir auf dem Weg, auf dem "
+            "du bezahlt hast (je nach Bank in wenigen Tagen)."
+        )
+    else:
+        effect = (
+            f"Der offene Betrag der Rechnung {invoice_number} verringert sich um "
+            f"{format_eur(amount_cents)}."
+        )
+    text = (
+        "Hallo,\n\n"
+        f"zur Rechnung {invoice_number} haben wir die {title} {number} ausgestellt. "
+        f"{effect}\n\n"
+        f"Die {title} hängt als PDF an; du findest sie auch im Kundenportal bei der Rechnung:\n"
+        f"{link}\n\n"
+        "Viele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(
+        to=to,
+        subject=f"{title} {number} zur Rechnung {invoice_number}",
+        text=text,
+        attachments=tuple(attachments),
+    )

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 
+from chalicelib.domain.archive import retain_until
 from chalicelib.domain.documents import Document, DocumentKind, DocumentRef
 from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.events import InvoicePaid, PaymentRefunded, StoreAccessChanged
@@ -66,7 +67,7 @@ class ReceiptIssuer:
         # Rendering is deterministic: a redelivery renders the same bytes for the mail.
         pdf = self.render(document, payment, invoices, store, supplier)
         if not document.ready:
-            self.files.put_pdf(document.pdf_key, pdf)
+            self.files.put_pdf(document.pdf_key, pdf, retain_until(document.issue_date))
             self.documents.mark_ready(document)
         return document, pdf
 

@@ -14,7 +14,6 @@ from chalicelib.domain.archive import retain_until
 from chalicelib.domain.errors import (
     ConflictError,
     InvoiceNotFoundError,
-    InvoiceNotVoidableError,
     ServiceUnavailableError,
     StoreNotFoundError,
 )
@@ -22,7 +21,6 @@ from chalicelib.domain.invoices import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
-    can_move,
     format_number,
 )
 from chalicelib.domain.stores import Store
@@ -40,6 +38,7 @@ from chalicelib.services.ports import (
     NO_METRICS,
     Clock,
     DocumentStore,
+    EInvoiceRenderer,
     InvoicePage,
     InvoiceRepository,
     Mailer,
@@ -56,6 +55,15 @@ MAX_PAGE = 100
 
 def pdf_key(invoice: Invoice) -> str:
     return f"invoices/{invoice.store_id}/{invoice.id}.pdf"
+
+
+def xml_key(invoice: Invoice) -> str:
+    """The XRechnung stored next to the invoice's PDF."""
+    return f"invoices/{invoice.store_id}/{invoice.id}.xml"
+
+
+def xml_filename(invoice: Invoice) -> str:
+    return invoice.pdf_filename.removesuffix(".pdf") + ".xml"
 
 
 def today_in_berlin(now: datetime) -> date:
@@ -101,6 +109,9 @@ class InvoiceIssuer:
     portal_url: str = ""
     vat_rates: tuple[Decimal, ...] = DEFAULT_VAT_RATES
     max_gross_cents: int = DEFAULT_MAX_INVOICE_GROSS_CENTS
+    # With it every invoice is an e-invoice: the hybrid PDF, and its XRechnung stored and
+    # mailed next to it (docs/adr/0005-e-invoices.md).
+    render_einvoice: EInvoiceRenderer | None = None
 
     def issue(
         self,
@@ -136,7 +147,13 @@ class InvoiceIssuer:
                 status=InvoiceStatus.OPEN,
                 created_at=now,
             )
-            pdf = self.render_pdf(invoice, store, supplier)
+            xml: bytes | None = None
+            if self.render_einvoice is not None:
+                files = self.render_einvoice(invoice, store, supplier)
+                pdf, xml = files.pdf, files.xml
+                self.documents.put_xml(xml_key(invoice), xml, retain_until(invoice.issue_date))
+            else:
+                pdf = self.render_pdf(invoice, store, supplier)
             self.documents.put_pdf(pdf_key(invoice), pdf, retain_until(invoice.issue_date))
             try:
                 self.invoices.add_numbered(invoice, sequence)
@@ -148,7 +165,7 @@ class InvoiceIssuer:
             self.metrics.count("InvoicesIssued")
             # A licence invoice of a store with autopay is charged right after the run.
             charged = invoice_id is not None and store.autopay and store.payment_method is not None
-            self._mail(store, invoice, pdf, charged_automatically=charged)
+            self._mail(store, invoice, pdf, charged_automatically=charged, xml=xml)
             return invoice
         raise ConflictError()
 
@@ -160,17 +177,23 @@ class InvoiceIssuer:
         store = self.stores.get(invoice.store_id)
         if store is None:
             raise StoreNotFoundError()
-        return self._send(store, invoice, self.documents.get_pdf(pdf_key(invoice)), False)
+        xml = self.documents.get_xml(xml_key(invoice)) if self.render_einvoice else None
+        return self._send(store, invoice, self.documents.get_pdf(pdf_key(invoice)), False, xml)
 
     def _mail(
-        self, store: Store, invoice: Invoice, pdf: bytes, charged_automatically: bool
+        self,
+        store: Store,
+        invoice: Invoice,
+        pdf: bytes,
+        charged_automatically: bool,
+        xml: bytes | None = None,
     ) -> None:
         """The one mail of a new invoice; remembered on the open item so the charge worker
         does not send it a second time. The invoice is issued whether or not the mail goes
         out: a mail that fails (SES throttled or down) leaves the item unmailed, and the
         charge worker or `portal invoices resend` sends it later."""
         try:
-            sent = self._send(store, invoice, pdf, charged_automatically)
+            sent = self._send(store, invoice, pdf, charged_automatically, xml)
         except ServiceUnavailableError:
             self.metrics.count("InvoiceMailsFailed")
             return
@@ -183,7 +206,12 @@ class InvoiceIssuer:
             self.stores.update_open_item(store.id, dataclasses.replace(item, mailed=True))
 
     def _send(
-        self, store: Store, invoice: Invoice, pdf: bytes, charged_automatically: bool
+        self,
+        store: Store,
+        invoice: Invoice,
+        pdf: bytes,
+        charged_automatically: bool,
+        xml: bytes | None = None,
     ) -> tuple[str, ...]:
         if self.mailer is None:
             return ()
@@ -197,19 +225,12 @@ class InvoiceIssuer:
                     link,
                     pdf=pdf,
                     charged_automatically=charged_automatically,
+                    xml=xml,
                 )
             )
         if sent_to:
             self.metrics.count("InvoiceMailsSent", len(sent_to))
         return sent_to
-
-    def void(self, invoice_id: str) -> Invoice:
-        invoice = self.invoices.get(invoice_id)
-        if invoice is None:
-            raise InvoiceNotFoundError()
-        if not can_move(invoice.status, InvoiceStatus.VOID):
-            raise InvoiceNotVoidableError()
-        return self.invoices.move(invoice, InvoiceStatus.VOID, self.clock.now())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,3 +262,10 @@ class InvoiceReader:
             pdf_key(invoice), invoice.pdf_filename, PDF_LINK_SECONDS
         )
         return PdfLink(url=url, expires_in=PDF_LINK_SECONDS, filename=invoice.pdf_filename)
+
+    def xml_link(self, store_id: str, invoice_id: str) -> PdfLink:
+        """The invoice's XRechnung (stored next to its PDF since invoices are e-invoices)."""
+        invoice = self.get(store_id, invoice_id)
+        filename = xml_filename(invoice)
+        url = self.documents.presigned_download(xml_key(invoice), filename, PDF_LINK_SECONDS)
+        return PdfLink(url=url, expires_in=PDF_LINK_SECONDS, filename=filename)

@@ -119,7 +119,7 @@ class PaymentService:
             provider=provider,
             method=method,
             kind=PaymentKind.MANUAL.value,
-            amount_cents=sum(invoice.totals.gross_cents for invoice in invoices),
+            amount_cents=sum(invoice.amount_due_cents for invoice in invoices),
             currency=invoices[0].currency,
             status=PaymentStatus.PENDING,
             created_at=now,

@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from chalicelib.domain.documents import Document
+from chalicelib.domain.documents import Document, Refund
+from chalicelib.domain.einvoice import EInvoiceFiles
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.invitations import Invitation
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
@@ -169,11 +170,23 @@ class DocumentStore(Protocol):
 
     def get_pdf(self, key: str) -> bytes: ...
 
+    def put_xml(self, key: str, body: bytes, retain_until: date | None = None) -> None:
+        """Archive an e-invoice XML next to its PDF, locked like the PDF."""
+
+    def get_xml(self, key: str) -> bytes | None:
+        """A stored XML; None for documents issued before they were e-invoices."""
+
     def presigned_download(self, key: str, filename: str, expires_in: int) -> str: ...
 
 
 class PdfRenderer(Protocol):
     def __call__(self, invoice: Invoice, store: Store, supplier: Supplier) -> bytes: ...
+
+
+class EInvoiceRenderer(Protocol):
+    """Hybrid PDF (ZUGFeRD / Factur-X, PDF/A-3) and XRechnung XML of an invoice."""
+
+    def __call__(self, invoice: Invoice, store: Store, supplier: Supplier) -> EInvoiceFiles: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,8 +271,11 @@ class PaymentProvider(Protocol):
         """Make sure no money can move any more where the provider allows it, and say what
         the payment is now (it may have succeeded after all)."""
 
-    def refund(self, payment: Payment, idempotency_key: str) -> ProviderUpdate:
-        """Give a succeeded payment back in full; the key makes repeats a no-op."""
+    def refund(
+        self, payment: Payment, idempotency_key: str, amount_cents: int | None = None
+    ) -> ProviderUpdate:
+        """Give a succeeded payment back, in full or `amount_cents` of it; the key makes a
+        repeat a no-op. REFUNDED once the money is on its way back."""
 
     def charge_saved(
         self,
@@ -369,16 +385,33 @@ class ReceiptRenderer(Protocol):
     ) -> bytes: ...
 
 
+@dataclasses.dataclass(frozen=True)
+class CorrectionEffect:
+    """What a correction does to its invoice, in the transaction that numbers it."""
+
+    invoice_id: str
+    store_id: str
+    expected_status: InvoiceStatus  # the invoice as the correction was computed from
+    credited_before: int
+    credited_after: int
+    void: bool  # nothing is owed any more: the invoice becomes void
+    open_item_after: int | None  # the store's open item: new amount due, 0 = gone, None = none
+
+
 class DocumentRepository(Protocol):
     """Documents issued for invoices (receipts, corrections), numbered gap-free per kind
     and year, and listed on the invoices they belong to."""
 
     def get(self, document_id: str) -> Document | None: ...
 
-    def add_numbered(self, document: Document) -> Document:
+    def add_numbered(self, document: Document, effect: CorrectionEffect | None = None) -> Document:
         """Take the next number of the document's kind and year and store the document
-        (listed on its invoices) in one transaction; if a document with this id exists,
-        return that one unchanged."""
+        (listed on its invoices, with a correction's effect on its invoice) in one
+        transaction; if a document with this id exists, return that one unchanged. A
+        correction whose invoice moved meanwhile raises ConflictError."""
+
+    def record_refund(self, document: Document, refund: Refund) -> Document:
+        """Remember a credit note's refund once (its invoice's refunded money grows)."""
 
     def mark_ready(self, document: Document) -> None:
         """Its PDF is stored: from now on the owner sees it."""

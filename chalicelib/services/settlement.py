@@ -55,6 +55,12 @@ class Settlement:
         payment = self.ledger.get(update.payment_id) if update.payment_id else None
         if payment is not None and payment.provider_ref is None and update.provider_ref:
             payment = self._adopt_ref(payment, update)
+        if (
+            payment is not None
+            and update.status == ProviderStatus.REFUNDED
+            and not payment.refund_due
+        ):
+            return payment  # a credit note's refund: recorded with the credit note
         if payment is None or not self._matches(payment, update):
             return payment
         if update.status == ProviderStatus.SUCCEEDED:

@@ -561,7 +561,7 @@ def test_dunning_unblocks_a_store_once_nothing_is_overdue_past_grace():
     assert c.stores.get(store.id).account_status == "blocked"
 
     # the overdue invoice is voided (corrected) by the operator
-    c.invoice_issuer.void(invoice_id)
+    c.corrections.void(invoice_id)
     c.dunning.run(late + timedelta(days=1))
 
     assert c.stores.get(store.id).account_status == "active"

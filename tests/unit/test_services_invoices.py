@@ -213,7 +213,7 @@ def test_issue_refuses_an_invoice_without_lines_or_with_a_bad_due_date(c, kwargs
 def test_void_moves_an_open_invoice_and_settles_it(c):
     invoice = _issue(c)
 
-    voided = c.invoice_issuer.void(invoice.id)
+    voided = c.corrections.void(invoice.id).invoice
 
     assert voided.status == InvoiceStatus.VOID
     assert c.invoices.get(invoice.id).status == InvoiceStatus.VOID
@@ -230,7 +230,7 @@ def test_only_open_invoices_can_be_voided(c, status):
 
     # When it is voided
     with pytest.raises(InvoiceNotVoidableError):
-        c.invoice_issuer.void(invoice.id)
+        c.corrections.void(invoice.id)
 
     # Then it keeps its status
     assert c.invoices.get(invoice.id).status == status
@@ -238,7 +238,7 @@ def test_only_open_invoices_can_be_voided(c, status):
 
 def test_void_of_an_unknown_invoice_is_not_found(c):
     with pytest.raises(InvoiceNotFoundError):
-        c.invoice_issuer.void("inv_missing")
+        c.corrections.void("inv_missing")
 
 
 # list -----------------------------------------------------------------------------------

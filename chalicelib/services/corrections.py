@@ -1,0 +1,256 @@
+"""Corrections the German way: a Stornorechnung cancels an open invoice, a credit note
+(Rechnungskorrektur) credits all or part of an open or paid invoice and gives back money
+already paid through the provider it came from — each a numbered document of its own,
+rendered, archived and mailed; a repeated command changes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from chalicelib.domain.archive import retain_until
+from chalicelib.domain.documents import Document, DocumentKind, DocumentRef, Refund
+from chalicelib.domain.errors import (
+    InvalidRequestError,
+    InvoiceNotCreditableError,
+    InvoiceNotFoundError,
+    InvoiceNotVoidableError,
+    StoreNotFoundError,
+)
+from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus, compute_totals
+from chalicelib.domain.money import format_eur
+from chalicelib.domain.periods import today_in_berlin
+from chalicelib.domain.stores import Store
+from chalicelib.domain.supplier import Supplier
+from chalicelib.services import emails
+from chalicelib.services.ports import (
+    Clock,
+    CorrectionEffect,
+    DocumentRepository,
+    DocumentStore,
+    InvoiceRepository,
+    Mailer,
+    PaymentLedger,
+    StoreRepository,
+)
+from chalicelib.services.providers import ProviderRegistry
+from chalicelib.services.settlement import Settlement
+
+log = logging.getLogger("portal.corrections")
+
+
+class CorrectionRenderer(Protocol):
+    def __call__(
+        self, document: Document, invoice: Invoice, store: Store, supplier: Supplier
+    ) -> bytes: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Correction:
+    invoice: Invoice
+    document: Document
+    sent_to: tuple[str, ...]
+
+
+def reversed_lines(lines: Sequence[InvoiceLine]) -> tuple[InvoiceLine, ...]:
+    """The corrected amounts with the opposite sign (VAT rounds half-up away from zero, so
+    a full correction mirrors the invoice to the cent)."""
+    return tuple(dataclasses.replace(line, unit_net_cents=-line.unit_net_cents) for line in lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class CorrectionService:
+    invoices: InvoiceRepository
+    stores: StoreRepository
+    ledger: PaymentLedger
+    providers: ProviderRegistry
+    settlement: Settlement
+    documents: DocumentRepository
+    files: DocumentStore
+    render: CorrectionRenderer
+    mailer: Mailer
+    supplier: Supplier
+    clock: Clock
+    portal_url: str
+
+    def void(self, invoice_id: str, reason: str = "") -> Correction:
+        """A Stornorechnung for an open invoice: it is void, nothing is owed any more."""
+        invoice = self._invoice(invoice_id)
+        self.supplier.require_valid()
+        existing = self.documents.get(f"st_{invoice.id}")
+        if existing is not None:
+            return self._deliver(existing, self._invoice(invoice_id))
+        invoice = self._without_running_payment(invoice, InvoiceNotVoidableError)
+        if invoice.status != InvoiceStatus.OPEN or invoice.credited_cents:
+            raise InvoiceNotVoidableError()
+        document = self._draft(invoice, DocumentKind.CANCELLATION, f"st_{invoice.id}",
+                               invoice.lines, reason)  # fmt: skip
+        effect = CorrectionEffect(
+            invoice_id=invoice.id,
+            store_id=invoice.store_id,
+            expected_status=InvoiceStatus.OPEN,
+            credited_before=0,
+            credited_after=0,
+            void=True,
+            open_item_after=0,
+        )
+        return self._deliver(self.documents.add_numbered(document, effect), invoice)
+
+    def credit(
+        self, invoice_id: str, lines: Sequence[InvoiceLine] | None = None, reason: str = ""
+    ) -> Correction:
+        """A credit note for all (no lines) or part of an open or paid invoice."""
+        invoice = self._invoice(invoice_id)
+        self.supplier.require_valid()
+        credited = tuple(lines) if lines else invoice.lines
+        document_id = self._credit_id(invoice, credited, reason)
+        existing = self.documents.get(document_id)
+        if existing is not None:
+            return self._deliver(self._refund(existing, self._invoice(invoice_id)), invoice)
+        invoice = self._without_running_payment(invoice, InvoiceNotCreditableError)
+        amount = self._check_credit(invoice, credited)
+        after = invoice.credited_cents + amount
+        open_now = invoice.status == InvoiceStatus.OPEN
+        effect = CorrectionEffect(
+            invoice_id=invoice.id,
+            store_id=invoice.store_id,
+            expected_status=invoice.status,
+            credited_before=invoice.credited_cents,
+            credited_after=after,
+            void=open_now and after >= invoice.totals.gross_cents,
+            open_item_after=invoice.totals.gross_cents - after if open_now else None,
+        )
+        draft = self._draft(invoice, DocumentKind.CREDIT_NOTE, document_id, credited, reason)
+        document = self.documents.add_numbered(draft, effect)
+        return self._deliver(self._refund(document, self._invoice(invoice_id)), invoice)
+
+    # internals --------------------------------------------------------------------------
+    def _invoice(self, invoice_id: str) -> Invoice:
+        invoice = self.invoices.get(invoice_id)
+        if invoice is None:
+            raise InvoiceNotFoundError()
+        return invoice
+
+    def _without_running_payment(
+        self, invoice: Invoice, error: type[InvoiceNotVoidableError | InvoiceNotCreditableError]
+    ) -> Invoice:
+        """A payment in progress is cancelled first (it must never collect for a corrected
+        invoice); if it turns out to have moved money, the invoice is paid instead."""
+        if invoice.status != InvoiceStatus.PROCESSING or not invoice.active_payment_id:
+            return invoice
+        running = self.ledger.get(invoice.active_payment_id)
+        if running is not None and running.is_open:
+            if self.settlement.abandon(running, "invoice_corrected"):
+                raise error("Die Rechnung wurde gerade bezahlt; erstelle eine Gutschrift.")
+        return self._invoice(invoice.id)
+
+    def _check_credit(self, invoice: Invoice, lines: Sequence[InvoiceLine]) -> int:
+        if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.PAID):
+            raise InvoiceNotCreditableError(
+                "Nur offene oder bezahlte Rechnungen können gutgeschrieben werden."
+            )
+        rates = {line.tax_rate_percent for line in invoice.lines}
+        if any(line.tax_rate_percent not in rates for line in lines):
+            raise InvalidRequestError(
+                "line: Eine Gutschrift kann nur Steuersätze der Rechnung enthalten."
+            )
+        amount = compute_totals(lines).gross_cents
+        remaining = invoice.totals.gross_cents - invoice.credited_cents
+        if amount <= 0 or amount > remaining:
+            raise InvalidRequestError(
+                f"line: Die Gutschrift ({format_eur(amount)}) muss größer als 0 sein und darf "
+                f"den noch nicht gutgeschriebenen Betrag ({format_eur(remaining)}) nicht "
+                "übersteigen."
+            )
+        return amount
+
+    @staticmethod
+    def _credit_id(invoice: Invoice, lines: Sequence[InvoiceLine], reason: str) -> str:
+        """The same command (invoice, lines, reason) always means the same credit note."""
+        described = [
+            (line.description, line.quantity, line.unit_net_cents, str(line.tax_rate_percent))
+            for line in lines
+        ]
+        canonical = repr((described, reason.strip()))
+        return f"gs_{invoice.id}_{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
+
+    def _draft(
+        self,
+        invoice: Invoice,
+        kind: DocumentKind,
+        document_id: str,
+        lines: Sequence[InvoiceLine],
+        reason: str,
+    ) -> Document:
+        now = self.clock.now()
+        corrected = reversed_lines(lines)
+        return Document(
+            id=document_id,
+            kind=kind,
+            store_id=invoice.store_id,
+            issue_date=today_in_berlin(now),
+            gross_cents=compute_totals(corrected).gross_cents,
+            currency=invoice.currency,
+            refers_to=(DocumentRef(invoice.id, invoice.number),),
+            created_at=now,
+            lines=corrected,
+            reason=reason.strip(),
+            refers_to_date=invoice.issue_date,
+        )
+
+    def _refund(self, document: Document, invoice: Invoice) -> Document:
+        """Money already paid for what the credit note credits goes back, once, through the
+        provider it came from (`refund-<document id>`)."""
+        if document.kind != DocumentKind.CREDIT_NOTE or document.refund is not None:
+            return document
+        if invoice.status != InvoiceStatus.PAID or invoice.paid_by is None:
+            return document
+        payment = self.ledger.get(invoice.paid_by)
+        if payment is None:
+            log.error("paid invoice without its payment", extra={"invoice_id": invoice.id})
+            return document
+        amount = -document.gross_cents
+        provider = self.providers.named(payment.provider)
+        result = provider.refund(payment, f"refund-{document.id}", amount)
+        status = "succeeded" if result.status.value == "refunded" else "pending"
+        return self.documents.record_refund(document, Refund(payment.id, amount, status))
+
+    def _deliver(self, document: Document, invoice: Invoice) -> Correction:
+        """Renders, archives and mails the document once (a crash before it is marked ready
+        renders and mails again, never not at all)."""
+        store = self.stores.get(document.store_id)
+        if store is None:
+            raise StoreNotFoundError()
+        sent: tuple[str, ...] = ()
+        if not document.ready:
+            supplier = self.supplier.require_valid()
+            pdf = self.render(document, invoice, store, supplier)
+            self.files.put_pdf(document.pdf_key, pdf, retain_until(document.issue_date))
+            sent = self._mail(document, invoice, store, pdf)
+            self.documents.mark_ready(document)
+            document = dataclasses.replace(document, ready=True)
+        return Correction(self._invoice(invoice.id), document, sent)
+
+    def _mail(
+        self, document: Document, invoice: Invoice, store: Store, pdf: bytes
+    ) -> tuple[str, ...]:
+        attachment = emails.pdf_attachment(document.pdf_filename, pdf)
+        link = f"{self.portal_url}/#/rechnungen/{invoice.id}"
+        recipients = emails.recipients(store)
+        for address in recipients:
+            self.mailer.send(
+                emails.correction_mail(
+                    address,
+                    document.kind.label,
+                    document.number,
+                    invoice.number,
+                    -document.gross_cents,
+                    refunded=document.refund is not None,
+                    link=link,
+                    attachments=[attachment],
+                )
+            )
+        return recipients
