@@ -4,7 +4,9 @@ continued later, a stale PayPal order that must not collect a second time."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,6 +138,21 @@ def test_tab_closed_during_3ds_then_continued(
     expect(page.get_by_test_id("pay-success")).to_be_visible(timeout=WAIT_MS)
     expect(badge(page)).to_have_attribute("data-status", "paid")
     expect(page.get_by_test_id("payment-row")).to_have_count(1)
+    expect(page.get_by_test_id("pay-success")).to_contain_text("ist eingegangen")
+
+    # The receipt joins the invoice's documents, each with its own download.
+    receipt = page.get_by_test_id("document").and_(page.locator('[data-kind="receipt"]'))
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not receipt.count() and time.monotonic() < deadline:
+        time.sleep(1)
+        page.reload()
+        expect(badge(page)).to_be_visible()
+    expect(receipt).to_contain_text("Zahlungsbestätigung")
+    expect(page.get_by_test_id("document").first).to_contain_text("Rechnung")
+    expect(page.get_by_test_id("pay-paid")).to_contain_text("per Kreditkarte")
+    with page.expect_download(timeout=WAIT_MS) as download_info:
+        receipt.get_by_test_id("doc-download").click()
+    assert Path(download_info.value.path()).read_bytes().startswith(b"%PDF")
 
     # The other one: left waiting, then cancelled on return; the invoice is open again.
     open_invoice(page, second["number"])
