@@ -8,14 +8,10 @@ data is incomplete or invalid issues nothing: `require_valid` says what is wrong
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 from collections.abc import Mapping
 from typing import Any
-
-from stdnum import bic as stdnum_bic
-from stdnum import iban as stdnum_iban
-from stdnum.de import handelsregisternummer, stnr
-from stdnum.eu import vat as eu_vat
-from stdnum.exceptions import ValidationError
 
 from chalicelib.domain.errors import PortalError
 from chalicelib.domain.stores import Address
@@ -64,9 +60,22 @@ class Supplier:
     register_court: str = ""
     register_number: str = ""
     managing_directors: tuple[str, ...] = ()
-    # Why this seller data must not be printed; empty when it is valid.
-    problems: tuple[str, ...] = ()
     source: str = ""
+    # Why the configuration could not even be read (missing file, no JSON object).
+    load_problems: tuple[str, ...] = ()
+    # The configuration as read; checked on first use of `problems`.
+    raw: Mapping[str, Any] | None = dataclasses.field(
+        default=None, compare=False, hash=False, repr=False
+    )
+
+    @functools.cached_property
+    def problems(self) -> tuple[str, ...]:
+        """Why this seller must not go on a document; empty when it is valid. Checked on
+        first use, so functions that never issue anything never load the checks."""
+        found = list(self.load_problems)
+        if self.raw is not None:
+            found.extend(check_seller(self.raw))
+        return tuple(found)
 
     @property
     def register_entry(self) -> str:
@@ -90,8 +99,57 @@ def _text(data: Mapping[str, Any], *path: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _directors(data: Mapping[str, Any]) -> tuple[str, ...]:
+    raw = data.get("managing_directors")
+    if not isinstance(raw, list | tuple):
+        return ()
+    return tuple(d.strip() for d in raw if isinstance(d, str) and d.strip())
+
+
+def _compact(value: str) -> str:
+    return re.sub(r"[\s.\-/]", "", value).upper()
+
+
+def _iban_display(value: str) -> str:
+    """The IBAN in groups of four, as printed on paper (DE89 3704 0044 …)."""
+    compact = re.sub(r"\s", "", value).upper()
+    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+
+
 def parse_supplier(data: Mapping[str, Any], source: str = "") -> Supplier:
-    """Build the seller from its configuration; every problem is collected, none raised."""
+    """The seller as configured; `problems` says (on first use) whether it may be printed."""
+    return Supplier(
+        name=_text(data, "legal_name"),
+        address=Address(
+            street=_text(data, "address", "street"),
+            postal_code=_text(data, "address", "postal_code"),
+            city=_text(data, "address", "city"),
+            country=_text(data, "address", "country") or "DE",
+        ),
+        vat_id=_compact(_text(data, "vat_id")),
+        tax_number=_text(data, "tax_number"),
+        email=_text(data, "contact", "email"),
+        phone=_text(data, "contact", "phone"),
+        iban=_iban_display(_text(data, "bank", "iban")),
+        bic=re.sub(r"\s", "", _text(data, "bank", "bic")).upper(),
+        bank=_text(data, "bank", "name"),
+        portal_url=_text(data, "contact", "portal_url").rstrip("/"),
+        register_court=_text(data, "register_court"),
+        register_number=_text(data, "register_number"),
+        managing_directors=_directors(data),
+        source=source,
+        raw=data,
+    )
+
+
+def check_seller(data: Mapping[str, Any]) -> list[str]:
+    """Every problem of a seller configuration, each naming its field (python-stdnum checks
+    IBAN, BIC, VAT ID, tax number and the Handelsregister entry)."""
+    from stdnum import bic as stdnum_bic
+    from stdnum import iban as stdnum_iban
+    from stdnum.de import stnr
+    from stdnum.eu import vat as eu_vat
+
     problems: list[str] = []
 
     def required(field: str, *path: str) -> str:
@@ -100,7 +158,7 @@ def parse_supplier(data: Mapping[str, Any], source: str = "") -> Supplier:
             problems.append(f"{FIELD_NAMES[field]} fehlt")
         return value
 
-    name = required("legal_name", "legal_name")
+    required("legal_name", "legal_name")
     address = Address(
         street=_text(data, "address", "street"),
         postal_code=_text(data, "address", "postal_code"),
@@ -112,55 +170,40 @@ def parse_supplier(data: Mapping[str, Any], source: str = "") -> Supplier:
     number = required("register_number", "register_number")
     if court and number:
         problems.extend(_check_register(court, number))
-    raw_directors = data.get("managing_directors")
-    directors = tuple(d.strip() for d in (raw_directors or []) if isinstance(d, str) and d.strip())
-    if not directors:
+    if not _directors(data):
         problems.append(f"{FIELD_NAMES['managing_directors']} fehlt (mindestens ein Name)")
-    vat_id = _checked(required("vat_id", "vat_id"), "vat_id", eu_vat, problems)
-    tax_number = _checked(required("tax_number", "tax_number"), "tax_number", stnr, problems)
-    iban = _checked(required("iban", "bank", "iban"), "iban", stdnum_iban, problems)
-    bic = _checked(required("bic", "bank", "bic"), "bic", stdnum_bic, problems)
-    bank = required("bank", "bank", "name")
+    _checked(required("vat_id", "vat_id"), "vat_id", eu_vat, problems)
+    _checked(required("tax_number", "tax_number"), "tax_number", stnr, problems)
+    _checked(required("iban", "bank", "iban"), "iban", stdnum_iban, problems)
+    _checked(required("bic", "bank", "bic"), "bic", stdnum_bic, problems)
+    required("bank", "bank", "name")
     email = required("email", "contact", "email")
     if email and (error := validate_email(email)):
         problems.append(f"{FIELD_NAMES['email']}: {error}")
-    phone = required("phone", "contact", "phone")
+    required("phone", "contact", "phone")
     portal_url = required("portal_url", "contact", "portal_url")
     if portal_url and not portal_url.startswith("https://"):
         problems.append(f"{FIELD_NAMES['portal_url']}: muss mit https:// beginnen")
-    return Supplier(
-        name=name,
-        address=address,
-        vat_id=eu_vat.compact(vat_id) if vat_id else "",
-        tax_number=tax_number,
-        email=email,
-        phone=phone,
-        iban=stdnum_iban.format(iban) if iban else "",
-        bic=stdnum_bic.compact(bic) if bic else "",
-        bank=bank,
-        portal_url=portal_url.rstrip("/"),
-        register_court=court,
-        register_number=number,
-        managing_directors=directors,
-        problems=tuple(problems),
-        source=source,
-    )
+    return problems
 
 
-def _checked(value: str, field: str, module: Any, problems: list[str]) -> str:
-    """The value if the standard's own check (format, checksum) accepts it, else ''."""
+def _checked(value: str, field: str, module: Any, problems: list[str]) -> None:
+    """Let the standard's own check (format, checksum) judge the value."""
+    from stdnum.exceptions import ValidationError
+
     if not value:
-        return ""
+        return
     try:
         module.validate(value)
     except ValidationError:
         problems.append(f"{FIELD_NAMES[field]} „{value}“ ist ungültig")
-        return ""
-    return value
 
 
 def _check_register(court: str, number: str) -> list[str]:
     """Court and HRA/HRB number as the Handelsregister writes them."""
+    from stdnum.de import handelsregisternummer
+    from stdnum.exceptions import ValidationError
+
     # stdnum knows the register courts by their place ("Charlottenburg"), not "Amtsgericht".
     place = court.removeprefix("Amtsgericht").strip()
     try:
@@ -187,8 +230,8 @@ def missing_supplier(source: str, reason: str) -> Supplier:
         bic="",
         bank="",
         portal_url="",
-        problems=(reason,),
         source=source,
+        load_problems=(reason,),
     )
 
 

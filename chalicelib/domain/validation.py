@@ -12,9 +12,6 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
-from stdnum.eu import vat as eu_vat
-from stdnum.exceptions import ValidationError
-
 from chalicelib.domain.errors import InvalidRequestError
 from chalicelib.domain.invoices import InvoiceLine, compute_totals
 from chalicelib.domain.stores import Address
@@ -113,6 +110,9 @@ def validate_address(address: Address) -> dict[str, str]:
 
 def validate_vat_id(value: str) -> str | None:
     """An EU VAT ID in the format (and with the check digits) of the country it names."""
+    from stdnum.eu import vat as eu_vat
+    from stdnum.exceptions import ValidationError
+
     text = value.strip()
     if has_control_characters(text) or not text:
         return "Die USt-IdNr. darf nicht leer sein und keine Steuerzeichen enthalten"
@@ -127,6 +127,8 @@ def validate_vat_id(value: str) -> str | None:
 
 
 def normalize_vat_id(value: str) -> str:
+    from stdnum.eu import vat as eu_vat
+
     return str(eu_vat.compact(value))
 
 
