@@ -13,6 +13,7 @@ limit is the production one, not switched off for the bench.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -39,7 +40,12 @@ def main() -> None:
     from tests.integration.payments_helpers import sign
 
     state = Path(tempfile.mkdtemp()) / "stack.json"
-    with Stack(port=free_port(), state_file=state, seed=False, quiet=True) as stack:
+    # The functions running in this process print their metrics (EMF lines) to stdout: keep
+    # them on stderr, so stdout holds only the figures.
+    with (
+        contextlib.redirect_stdout(sys.stderr),
+        Stack(port=free_port(), state_file=state, seed=False, quiet=True) as stack,
+    ):
         from chalicelib.bootstrap import get_container
         from chalicelib.domain.invoices import InvoiceLine, InvoiceStatus
         from chalicelib.domain.stores import Address
