@@ -112,7 +112,7 @@ def _required(name: str) -> str:
 
 
 def load_supplier(prefix: str, on_local_stand_in: bool) -> Supplier:
-    """The stage's seller, checked; never raises (an invalid one refuses to issue).
+    """The stage's seller; never raises (checked on first use: an invalid one issues nothing).
 
     SELLER_CONFIG names a JSON file; otherwise chalicelib/seller/<stage>.json is read. A
     local stand-in (moto) without such a file uses the sample seller."""
