@@ -312,6 +312,12 @@ class NullDocuments:
     def get_pdf(self, key: str) -> bytes:
         raise LookupError(key)
 
+    def put_xml(self, key: str, body: bytes, retain_until: date | None = None) -> None:
+        pass
+
+    def get_xml(self, key: str) -> bytes | None:
+        return None
+
     def presigned_download(self, key: str, filename: str, expires_in: int) -> str:
         return f"memory://{key}"
 

@@ -31,6 +31,7 @@ from chalicelib.domain.documents import (
     counter_id,
     format_document_number,
 )
+from chalicelib.domain.einvoice import EInvoiceFiles
 from chalicelib.domain.errors import (
     ConflictError,
     EmailInUseError,
@@ -2014,6 +2015,10 @@ def make_container(*, settings: Settings | None = None, **overrides: Any) -> Con
         "documents": FakeDocuments(),
         "mailer": FakeMailer(),
         "render_pdf": lambda invoice, store, supplier: b"%PDF-fake " + invoice.number.encode(),
+        "render_einvoice": lambda invoice, store, supplier: EInvoiceFiles(
+            pdf=b"%PDF-fake " + invoice.number.encode(),
+            xml=b"<xrechnung-fake>" + invoice.number.encode() + b"</xrechnung-fake>",
+        ),
         "metrics": FakeMetrics(),
         "cursors": CursorCodec(b"k" * 32),
     }

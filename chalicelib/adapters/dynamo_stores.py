@@ -73,6 +73,7 @@ def to_store(record: StoreRecord) -> Store:
         card_customer_id=record.stripe_customer_id,
         payment_method=_saved_card(record.payment_method),
         closed_at=record.closed_at,
+        leitweg_id=record.leitweg_id,
     )
 
 
@@ -91,6 +92,7 @@ class DynamoStoreRepository:
             name=store.name,
             billing_email=store.billing_email,
             vat_id=store.vat_id,
+            leitweg_id=store.leitweg_id,
             address={
                 "street": store.address.street,
                 "postal_code": store.address.postal_code,
@@ -199,6 +201,9 @@ class DynamoStoreRepository:
                 }
             ),
             StoreRecord.vat_id.set(store.vat_id) if store.vat_id else StoreRecord.vat_id.remove(),
+            StoreRecord.leitweg_id.set(store.leitweg_id)
+            if store.leitweg_id
+            else StoreRecord.leitweg_id.remove(),
         ]
         # Optimistic: the write only lands on the store as it was read (same address).
         condition = StoreRecord.store_id.exists() & (

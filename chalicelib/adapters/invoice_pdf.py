@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from importlib import resources
 
 from fpdf import FPDF, FontFace
 from fpdf.enums import Align, TableBordersLayout, XPos, YPos
@@ -16,7 +18,12 @@ from chalicelib.domain.money import format_eur
 from chalicelib.domain.stores import Address, Store
 from chalicelib.domain.supplier import Supplier
 
-_FONT = "Helvetica"
+# PDF/A embeds every font, so the built-in Helvetica is out: Lato (SIL OFL) ships as a wheel
+# on PyPI (font-lato) and is embedded as a subset of the glyphs a document uses.
+_FONT = "Lato"
+_FONT_FILES = {"": "Lato-Regular.ttf", "B": "Lato-Bold.ttf"}
+# Every invoice PDF is PDF/A-3B: the e-invoice (ZUGFeRD / Factur-X) embeds its XML into it.
+PDFA = "PDF/A-3B"
 _MARGIN_LEFT = 20.0
 _MARGIN_RIGHT = 20.0
 _MARGIN_TOP = 16.0
@@ -62,20 +69,26 @@ def render_invoice_pdf(invoice: Invoice, store: Store, supplier: Supplier) -> by
     return bytes(pdf.output())
 
 
+@functools.cache
+def _font_path(filename: str) -> str:
+    return str(resources.files("font_lato") / "files" / filename)
+
+
 class _InvoiceDocument(FPDF):
     def __init__(self, supplier: Supplier) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
+        super().__init__(orientation="portrait", unit="mm", format="A4", enforce_compliance=PDFA)
         self._supplier = supplier
-        # The core fonts are declared WinAnsiEncoding in the PDF, so cp1252 (not fpdf2's
-        # latin-1 default) is what makes the euro sign and en dash encodable at all.
-        self.core_fonts_encoding = "cp1252"
+        for style, filename in _FONT_FILES.items():
+            self.add_font(_FONT, style, fname=_font_path(filename))
+        self.set_lang("de-DE")
         self.set_margins(_MARGIN_LEFT, _MARGIN_TOP, _MARGIN_RIGHT)
         self.set_auto_page_break(auto=True, margin=_FOOTER_HEIGHT + 6)
         self.alias_nb_pages()
         self.set_text_color(*_INK)
 
     def normalize_text(self, text: str) -> str:
-        # Every string passes through here, so store names from anywhere cannot crash a render.
+        # Every string passes through here, so store names from anywhere cannot crash a render
+        # (cp1252 is what the font certainly covers).
         return super().normalize_text(_to_cp1252(text))
 
     def footer(self) -> None:

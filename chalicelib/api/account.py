@@ -73,6 +73,16 @@ def invoice_pdf(principal: Principal, invoice_id: str) -> Response:
     )
 
 
+@bp.route("/invoices/{invoice_id}/xml", methods=["GET"])
+@http.endpoint
+@signed_in(bp)
+def invoice_xml(principal: Principal, invoice_id: str) -> Response:
+    link = get_container().invoice_reader.xml_link(principal.store_id, invoice_id)
+    return http.json_response(
+        {"url": link.url, "expires_in": link.expires_in, "filename": link.filename}
+    )
+
+
 @bp.route("/support/requests", methods=["POST"], content_types=http.ACCEPTED_TYPES)
 @http.endpoint
 @signed_in(bp)

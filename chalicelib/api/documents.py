@@ -20,3 +20,13 @@ def document_pdf(principal: Principal, document_id: str) -> Response:
     return http.json_response(
         {"url": link.url, "expires_in": link.expires_in, "filename": link.filename}
     )
+
+
+@bp.route("/documents/{document_id}/xml", methods=["GET"])
+@http.endpoint
+@signed_in(bp)
+def document_xml(principal: Principal, document_id: str) -> Response:
+    link = get_container().document_reader.xml_link(principal.store_id, document_id)
+    return http.json_response(
+        {"url": link.url, "expires_in": link.expires_in, "filename": link.filename}
+    )

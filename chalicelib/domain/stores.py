@@ -60,6 +60,9 @@ class Store:
     card_customer_id: str | None = None  # the store as a customer of the card vault
     payment_method: SavedCard | None = None
     closed_at: datetime | None = None
+    # The buyer reference (BT-10) of its e-invoices when the operator set one (public-sector
+    # buyers); else the e-invoices name the store id.
+    leitweg_id: str | None = None
 
     def open_balance_cents(self) -> int:
         return sum(item.gross_cents for item in self.open_items)

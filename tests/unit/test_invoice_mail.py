@@ -16,7 +16,7 @@ from chalicelib.domain.errors import EmailInUseError, InvoiceNotFoundError, Stor
 from chalicelib.domain.supplier import SAMPLE_SUPPLIER
 from chalicelib.domain.validation import FieldError
 from chalicelib.services.billing import licence_invoice_id
-from chalicelib.services.invoices import pdf_key
+from chalicelib.services.invoices import pdf_key, xml_key
 from chalicelib.services.stores import StoreChanges
 from tests.fakes import T0, make_container, make_invoice, make_line, make_store
 
@@ -39,10 +39,14 @@ def test_issuing_mails_the_pdf_once_to_a_store_that_was_never_invited():
     assert mail.to == store.billing_email
     assert mail.subject == f"Deine Rechnung {invoice.number}"
     assert f"/#/rechnungen/{invoice.id}" in mail.text and "im Anhang" in mail.text
-    (attachment,) = mail.attachments
+    attachment, e_invoice = mail.attachments
     assert attachment.filename == f"Rechnung-{invoice.number}.pdf"
     assert attachment.content_type == "application/pdf"
     assert attachment.body == c.documents.objects[pdf_key(invoice)]
+    # and its XRechnung next to it
+    assert e_invoice.filename == f"Rechnung-{invoice.number}.xml"
+    assert e_invoice.content_type == "application/xml"
+    assert e_invoice.body == c.documents.objects[xml_key(invoice)]
     # remembered, so the charge worker does not send it again
     (item,) = c.stores.get("st_1").open_items
     assert item.mailed

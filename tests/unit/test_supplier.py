@@ -126,8 +126,8 @@ def test_issuing_archives_the_pdf_with_its_retention_date():
 
     invoice = c.invoice_issuer.issue("st_1", [make_line()])
 
-    (retention,) = c.documents.retention.values()
-    assert retention == date(invoice.issue_date.year + 9, 1, 1)
+    # the PDF and its XRechnung, both until the end of the retention period
+    assert list(c.documents.retention.values()) == [date(invoice.issue_date.year + 9, 1, 1)] * 2
 
 
 def test_the_footer_fields_of_section_35a_are_part_of_the_seller():

@@ -1,0 +1,200 @@
+"""E-invoices: the EN 16931 document as UN/CEFACT CII XML (built with drafthorse, checked
+against the Factur-X 1.07 EN 16931 schema by factur-x) and the ZUGFeRD / Factur-X hybrid PDF
+(factur-x embeds the XML as factur-x.xml, in /AF, and writes the PDF/A-3 XMP with its
+extension schema). Only the billing paths import this module; the API never does.
+
+Two XML files are made from the same data: the XRechnung 3.0 (stored and downloaded next to
+the PDF) and the one embedded in the PDF (profile EN 16931 / COMFORT). They differ in the
+specification identifier (BT-24) only.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from drafthorse.models.accounting import ApplicableTradeTax
+from drafthorse.models.document import Document as CiiDocument
+from drafthorse.models.note import IncludedNote
+from drafthorse.models.party import TaxRegistration
+from drafthorse.models.payment import PaymentMeans, PaymentTerms
+from drafthorse.models.tradelines import LineItem
+from facturx import generate_from_binary, xml_check_xsd
+
+from chalicelib.adapters.invoice_pdf import render_invoice_pdf
+from chalicelib.domain.einvoice import (
+    EInvoiceData,
+    EInvoiceFiles,
+    EParty,
+    arithmetic_problems,
+    invoice_data,
+)
+from chalicelib.domain.invoices import Invoice
+from chalicelib.domain.stores import Store
+from chalicelib.domain.supplier import Supplier
+
+XRECHNUNG_3 = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
+EN16931 = "urn:cen.eu:en16931:2017"
+BUSINESS_PROCESS = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+_SCHEMA = "FACTUR-X_EN16931"
+_CENT = Decimal("0.01")
+
+# factur-x logs every step at INFO; a billing run issues thousands of documents.
+logging.getLogger("factur-x").setLevel(logging.WARNING)
+
+
+class EInvoiceError(ValueError):
+    """The data breaks an EN 16931 rule: nothing of it may be issued."""
+
+
+def _amount(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(_CENT)
+
+
+def _rate(rate: Decimal) -> Decimal:
+    return rate.quantize(_CENT)
+
+
+def _party(target: Any, party: EParty, *, seller: bool) -> None:
+    target.name = party.name
+    if seller:
+        if party.register_entry:
+            target.description = party.register_entry
+        target.contact.person_name = party.contact_name or party.name
+        target.contact.telephone.number = party.phone
+        target.contact.email.address = party.email
+    target.address.postcode = party.address.postal_code
+    target.address.line_one = party.address.street
+    target.address.city_name = party.address.city
+    target.address.country_id = party.address.country
+    target.electronic_address.uri_ID = ("EM", party.email)
+    if party.vat_id:
+        target.tax_registrations.add(TaxRegistration(id=("VA", party.vat_id)))
+    if seller and party.tax_number:
+        target.tax_registrations.add(TaxRegistration(id=("FC", party.tax_number)))
+
+
+def _document(data: EInvoiceData, guideline: str) -> CiiDocument:
+    doc = CiiDocument()
+    doc.context.business_parameter.id = BUSINESS_PROCESS
+    doc.context.guideline_parameter.id = guideline
+    doc.header.id = data.number
+    doc.header.type_code = data.type_code
+    doc.header.issue_date_time = data.issue_date
+    for text in data.notes:
+        note = IncludedNote()
+        note.content = text
+        note.subject_code = "REG"
+        doc.header.notes.add(note)
+
+    for line in data.lines:
+        item = LineItem()
+        item.document.line_id = line.line_id
+        item.product.name = line.name
+        item.agreement.net.amount = _amount(line.unit_net_cents)
+        item.delivery.billed_quantity = (Decimal(line.quantity), "C62")
+        item.settlement.trade_tax.type_code = "VAT"
+        item.settlement.trade_tax.category_code = line.category
+        item.settlement.trade_tax.rate_applicable_percent = _rate(line.rate_percent)
+        item.settlement.monetary_summation.total_amount = _amount(line.net_cents)
+        doc.trade.items.add(item)
+
+    agreement = doc.trade.agreement
+    agreement.buyer_reference = data.buyer_reference
+    _party(agreement.seller, data.seller, seller=True)
+    _party(agreement.buyer, data.buyer, seller=False)
+    if data.delivery_date is not None:
+        doc.trade.delivery.event.occurrence = data.delivery_date
+
+    settlement = doc.trade.settlement
+    settlement.payment_reference = data.payment_reference
+    settlement.currency_code = data.currency
+    means = PaymentMeans()
+    means.type_code = data.payment_means_code
+    if data.payment_means_code == "58":
+        means.payee_account.iban = data.seller_iban
+        means.payee_account.account_name = data.seller.name
+        means.payee_institution.bic = data.seller_bic
+    settlement.payment_means.add(means)
+    for entry in data.vat:
+        tax = ApplicableTradeTax()
+        tax.calculated_amount = _amount(entry.tax_cents)
+        tax.type_code = "VAT"
+        tax.basis_amount = _amount(entry.basis_cents)
+        tax.category_code = entry.category
+        tax.rate_applicable_percent = _rate(entry.rate_percent)
+        settlement.trade_tax.add(tax)
+    if data.period is not None:
+        settlement.period.start, settlement.period.end = data.period
+    terms = PaymentTerms()
+    terms.description = data.payment_terms
+    if data.due_date is not None:
+        terms.due = data.due_date
+    settlement.terms.add(terms)
+    totals = settlement.monetary_summation
+    totals.line_total = _amount(data.line_total_cents)
+    totals.tax_basis_total = _amount(data.tax_basis_cents)
+    totals.tax_total = (_amount(data.tax_total_cents), data.currency)
+    totals.grand_total = _amount(data.grand_total_cents)
+    totals.due_amount = _amount(data.due_cents)
+    for preceding in data.preceding:  # CII carries one BG-3; further ones go into a note
+        settlement.invoice_referenced_document.issuer_assigned_id = preceding.number
+        settlement.invoice_referenced_document.issue_date_time = preceding.issue_date
+        break
+    return doc
+
+
+def _serialize(data: EInvoiceData, guideline: str) -> bytes:
+    xml: bytes = _document(data, guideline).serialize(schema=None)
+    # factur-x checks against the Factur-X EN 16931 schema (raises on a violation).
+    xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    return xml
+
+
+def xrechnung_xml(data: EInvoiceData) -> bytes:
+    """The XRechnung 3.0 (CII) XML of the data, checked against the EN 16931 schema."""
+    problems = arithmetic_problems(data)
+    if problems:
+        raise EInvoiceError("; ".join(problems))
+    return _serialize(data, XRECHNUNG_3)
+
+
+def facturx_xml(data: EInvoiceData) -> bytes:
+    """The same document with the Factur-X / ZUGFeRD EN 16931 (COMFORT) identifier."""
+    return _serialize(data, EN16931)
+
+
+def hybrid_pdf(visual_pdf: bytes, data: EInvoiceData) -> bytes:
+    """The PDF/A-3 `visual_pdf` with the document's XML embedded (ZUGFeRD 2.3 / Factur-X 1.07,
+    profile EN 16931)."""
+    return bytes(
+        generate_from_binary(
+            visual_pdf,
+            facturx_xml(data),
+            flavor="factur-x",
+            level="en16931",
+            check_xsd=False,  # _serialize checked it
+            pdf_metadata={
+                "author": data.seller.name,
+                "keywords": "Factur-X, ZUGFeRD, XRechnung, EN 16931",
+                "title": f"{data.title} {data.number}",
+                "subject": f"{data.title} {data.number} vom {data.issue_date:%d.%m.%Y}",
+            },
+            lang="de-DE",
+        )
+    )
+
+
+def einvoice_files(visual_pdf: bytes, data: EInvoiceData) -> EInvoiceFiles:
+    """What is stored and mailed for an invoice, Stornorechnung or credit note: its hybrid
+    PDF and its XRechnung. Corrections call this with `correction_data(...)` and their PDF."""
+    xml = xrechnung_xml(data)
+    return EInvoiceFiles(pdf=hybrid_pdf(visual_pdf, data), xml=xml)
+
+
+def render_einvoice(invoice: Invoice, store: Store, supplier: Supplier) -> EInvoiceFiles:
+    """The EInvoiceRenderer port: hybrid PDF and XRechnung of an invoice."""
+    return einvoice_files(
+        render_invoice_pdf(invoice, store, supplier), invoice_data(invoice, store, supplier)
+    )
