@@ -874,9 +874,11 @@ class FakeLedger:
                 for invoice in invoices
             )
             if not payable:
-                self._move_payment(
+                moved = self._move_payment(
                     stored, PaymentStatus.SUCCEEDED, now, failure_code=None, refund_due=True
                 )
+                for invoice_id in moved.invoice_ids:
+                    self.release(moved, invoice_id, PaymentStatus.SUCCEEDED, None, now)
                 self.faults.check("settle_success", "after")
                 return SettleOutcome.UNWANTED
             self._move_payment(stored, PaymentStatus.SUCCEEDED, now, failure_code=None)

@@ -261,7 +261,9 @@ class DynamoPaymentLedger:
             )
         except UpdateError:
             return SettleOutcome.ALREADY
-        self._log_on_invoices(payment, PaymentStatus.SUCCEEDED, None, now)
+        # Its other invoices are not paid by it either: they are open again for the owner.
+        for invoice_id in payment.invoice_ids:
+            self.release(payment, invoice_id, PaymentStatus.SUCCEEDED, None, now)
         return SettleOutcome.UNWANTED
 
     def settle_failure(

@@ -605,6 +605,8 @@ class BillingMachine(RuleBasedStateMachine):
             if invoice.status == InvoiceStatus.PROCESSING:
                 active = self.c.ledger.get(invoice.active_payment_id or "")
                 assert active is not None and active.kind == "manual", (invoice, active)
+                # ... and only an unfinished payment holds an invoice in processing
+                assert active.is_open, (invoice, active)
 
     def _check_settled_payments(self) -> None:
         receipts = Counter(
