@@ -23,11 +23,13 @@ from drafthorse.models.tradelines import LineItem
 from facturx import generate_from_binary, xml_check_xsd
 
 from chalicelib.adapters.invoice_pdf import render_invoice_pdf
+from chalicelib.domain.documents import Document
 from chalicelib.domain.einvoice import (
     EInvoiceData,
     EInvoiceFiles,
     EParty,
     arithmetic_problems,
+    correction_data,
     invoice_data,
 )
 from chalicelib.domain.invoices import Invoice
@@ -198,3 +200,24 @@ def render_einvoice(invoice: Invoice, store: Store, supplier: Supplier) -> EInvo
     return einvoice_files(
         render_invoice_pdf(invoice, store, supplier), invoice_data(invoice, store, supplier)
     )
+
+
+def render_correction_einvoice(
+    document: Document, invoice: Invoice, store: Store, supplier: Supplier
+) -> EInvoiceFiles:
+    """Hybrid PDF and XRechnung of a Stornorechnung or credit note (type 381, BG-3 = the
+    corrected invoice), its PDF drawn by chalicelib/adapters/correction_pdf.py."""
+    from chalicelib.adapters.correction_pdf import render_correction_pdf
+
+    data = correction_data(
+        kind=document.kind,
+        number=document.number,
+        issue_date=document.issue_date,
+        lines=document.lines,
+        store=store,
+        supplier=supplier,
+        corrects=[(invoice.number, document.refers_to_date or invoice.issue_date)],
+        period=invoice.period,
+        currency=document.currency,
+    )
+    return einvoice_files(render_correction_pdf(document, invoice, store, supplier), data)

@@ -112,7 +112,7 @@ class EInvoiceData:
     payment_reference: str  # BT-83
     due_date: date | None = None  # BT-9
     period: tuple[date, date] | None = None  # BG-14
-    delivery_date: date | None = None  # BT-72, when there is no period
+    delivery_date: date | None = None  # BT-72
     preceding: tuple[EPrecedingInvoice, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -233,7 +233,9 @@ def _build(
         payment_reference=number,
         due_date=due_date,
         period=period_bounds(period) if period else None,
-        delivery_date=None if period else issue_date,
+        # BT-72: the last day of the billing period, else the issue date (the PDF's
+        # Leistungsdatum); CII would otherwise carry an empty delivery element.
+        delivery_date=period_bounds(period)[1] if period else issue_date,
         preceding=preceding,
         notes=_seller_notes(supplier),
     )
