@@ -44,6 +44,7 @@ def render_correction_pdf(
         _intro(document, invoice),
         new_x=XPos.LMARGIN,
         new_y=YPos.NEXT,
+        align=Align.L,
     )
     pdf.ln(4)
     layout._draw_lines_table(pdf, document.lines)
@@ -51,7 +52,12 @@ def render_correction_pdf(
     pdf.ln(6)
     layout._font(pdf, 10)
     pdf.multi_cell(
-        layout._CONTENT_WIDTH, 5, _closing(document), new_x=XPos.LMARGIN, new_y=YPos.NEXT
+        layout._CONTENT_WIDTH,
+        5,
+        _closing(document),
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+        align=Align.L,
     )
     return bytes(pdf.output())
 

@@ -52,6 +52,7 @@ def render_receipt_pdf(
         "Diese Bestätigung ist keine Rechnung; die Umsatzsteuer steht auf den Rechnungen.",
         new_x=XPos.LMARGIN,
         new_y=YPos.NEXT,
+        align=Align.L,
     )
     pdf.ln(4)
     _draw_invoices(pdf, invoices)
