@@ -332,6 +332,7 @@ def test_support_request_about_an_invoice(
     page.get_by_test_id("invoice-row").filter(has_text=invoice["number"]).get_by_test_id(
         "invoice-number"
     ).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(invoice["number"])
     expect(page.get_by_test_id("invoice-number")).to_have_text(invoice["number"])
     page.get_by_role("link", name="Frage zur Rechnung").click()
     expect(page).to_have_url(re.compile(r"#/support\?invoice="))

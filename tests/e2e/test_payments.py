@@ -233,6 +233,8 @@ def open_invoice(page: Page, number: str) -> None:
     expect(row).to_have_count(1)
     row.get_by_test_id("invoice-number").click()
     expect(page).to_have_url(re.compile(r"#/rechnungen/[^/?]+$"))
+    # The address changes before the page has handled it: wait for the detail's heading.
+    expect(page.get_by_role("heading", level=1)).to_contain_text(number)
     expect(page.get_by_test_id("invoice-number")).to_have_text(number)
 
 
