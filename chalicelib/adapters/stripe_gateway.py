@@ -113,6 +113,14 @@ def webhook_update(event: Mapping[str, Any]) -> ProviderUpdate | None:
     )
 
 
+def _metadata(obj: Any) -> dict[str, Any]:
+    """An SDK object's metadata as a plain dict (StripeObjects are no dicts)."""
+    metadata = getattr(obj, "metadata", None)
+    if metadata is None:
+        return {}
+    return dict(metadata.to_dict() if hasattr(metadata, "to_dict") else metadata)
+
+
 def _retry_after(headers: Mapping[str, str], attempt: int) -> float:
     backoff: float = min(8.0, 0.25 * 2.0**attempt)
     value = headers.get("retry-after") or headers.get("Retry-After")
@@ -257,7 +265,7 @@ class StripeCardGateway:
             raise InvalidPayloadError()
         # Emulators may ignore Idempotency-Key: look for our refund before making one.
         listed = self._call(self._client.v1.refunds.list, params={"payment_intent": ref})
-        refunds = [r for r in listed.data if (r.metadata or {}).get("key") == idempotency_key]
+        refunds = [r for r in listed.data if _metadata(r).get("key") == idempotency_key]
         if not refunds:
             refunds = [
                 self._call(
@@ -354,7 +362,7 @@ class StripeCardGateway:
         return [
             intent
             for intent in listed.auto_paging_iter()
-            if (intent.metadata or {}).get("payment_id") == payment_id
+            if _metadata(intent).get("payment_id") == payment_id
         ]
 
     def _with_rate_limit_retries(self, call: Callable[[], Any]) -> Any:

@@ -64,8 +64,10 @@ class Settlement:
         if payment is None or not self._matches(payment, update):
             return payment
         if update.status == ProviderStatus.SUCCEEDED:
-            self._succeed(payment)
-            self._keep_card(payment, update)
+            if self._succeed(payment) == SettleOutcome.APPLIED:
+                # Only when it happens: a late repeat must not bring back a card the owner
+                # has replaced or removed since.
+                self._keep_card(payment, update)
         elif update.status in _FAILED:
             self._fail(payment, update.status.payment_status, update.failure_code)
         elif update.status == ProviderStatus.READY_TO_COLLECT:
@@ -152,7 +154,7 @@ class Settlement:
         return self.ledger.get(payment.id) or payment
 
     # internals --------------------------------------------------------------------------
-    def _succeed(self, payment: Payment) -> None:
+    def _succeed(self, payment: Payment) -> SettleOutcome:
         outcome = self.ledger.settle_success(payment, self.clock.now())
         if outcome == SettleOutcome.APPLIED:
             self.metrics.count("PaymentsSucceeded")
@@ -168,13 +170,14 @@ class Settlement:
             )
         current = self.ledger.get(payment.id)
         if current is None or not current.refund_due:
-            return
+            return outcome
         try:
             self.refund_if_due(current)
         except PortalError:
             # The provider is not answering: the payment-events function retries the refund
             # until it is done (follow_ups_due stays true while a refund is due).
             log.warning("refund postponed", extra={"payment_id": payment.id})
+        return outcome
 
     def _refunded(self, payment: Payment) -> None:
         if self.ledger.mark_refunded(payment, self.clock.now()):

@@ -62,10 +62,12 @@ REST_API = resolved(RESOURCES["RestAPI"]["Properties"])
 TABLES_BY_FUNCTION = {
     "APIHandler": {
         "StoresTable", "UsersTable", "InvitationsTable", "InvoicesTable", "SupportRequestsTable",
-        "RateLimitsTable", "PaymentsTable",
+        "RateLimitsTable", "PaymentsTable", "DocumentsTable",
     },
+    # it issues the receipts: numbered documents (counters), rendered and archived
     "PaymentEventsFunction": {
         "StoresTable", "InvoicesTable", "PaymentsTable", "ProcessedEventsTable",
+        "DocumentsTable", "CountersTable",
     },
     "ChargeStoreFunction": {"StoresTable", "InvoicesTable", "PaymentsTable"},
     "MonthlyBillingFunction": {"StoresTable", "InvoicesTable", "CountersTable"},
@@ -232,7 +234,7 @@ def test_only_the_billing_run_carries_the_pdf_library() -> None:
 
     assert {
         f for f, r in requirements.items() if "requirements-pdf.txt" in r.get("Requirements", [])
-    } == {"MonthlyBillingFunction"}
+    } == {"MonthlyBillingFunction", "PaymentEventsFunction"}  # invoices; receipts
 
 
 # --- IAM ------------------------------------------------------------------------------------
@@ -310,10 +312,17 @@ def test_only_the_billing_run_writes_invoice_pdfs_and_only_the_api_reads_them() 
         for function_id in FUNCTIONS
     }
     pdfs = Intrinsic("Fn::Sub", "${InvoiceBucket.Arn}/invoices/*")
+    documents = Intrinsic("Fn::Sub", "${InvoiceBucket.Arn}/documents/*")
+    exports = Intrinsic("Fn::Sub", "${InvoiceBucket.Arn}/exports/*")
 
     assert {f: a for f, a in access.items() if a} == {
-        "APIHandler": [({"s3:GetObject"}, [pdfs])],
+        "APIHandler": [
+            ({"s3:GetObject"}, [pdfs, documents, exports]),
+            ({"s3:PutObject"}, [exports]),
+        ],
         "MonthlyBillingFunction": [({"s3:PutObject", "s3:PutObjectRetention"}, [pdfs])],
+        # receipts, each locked until the end of its own retention period
+        "PaymentEventsFunction": [({"s3:PutObject", "s3:PutObjectRetention"}, [documents])],
     }
 
 

@@ -360,7 +360,12 @@ def test_event_patterns() -> None:
         },
         "pos-events": {
             "source": ["sides.portal"],
-            "detail-type": ["InvoicePaid", "StoreAccessChanged", "PaymentFailed"],
+            "detail-type": [
+                "InvoicePaid",
+                "StoreAccessChanged",
+                "PaymentFailed",
+                "PaymentRefunded",
+            ],
         },
     }
 
