@@ -73,10 +73,16 @@ const STATUS = {
   void: ['storniert', 'void'],
 };
 
+// What corrections made of an invoice outranks its payment state in the badge's words.
+const CORRECTION = {
+  cancelled: 'storniert', credited: 'gutgeschrieben', partially_credited: 'teilweise gutgeschrieben',
+};
+
 export function statusBadge(inv, id) {
   const key = inv.status === 'open' && inv.overdue ? 'overdue' : inv.status;
   const [label, cls] = STATUS[key] || [String(inv.status), 'open'];
-  return h('span', { class: `badge badge-${cls}`, id, 'data-testid': 'invoice-status', 'data-status': inv.status }, label);
+  const shown = CORRECTION[inv.correction] && inv.status !== 'processing' ? CORRECTION[inv.correction] : label;
+  return h('span', { class: `badge badge-${cls}`, id, 'data-testid': 'invoice-status', 'data-status': inv.status }, shown);
 }
 
 export const PAY_STATUS = {

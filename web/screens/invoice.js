@@ -78,10 +78,20 @@ function linesTable(inv) {
       h('td', { class: 'r num', 'data-label': 'Einzelpreis netto' }, money(l.unit_net_cents, cur)),
       h('td', { class: 'r num', 'data-label': 'USt.' }, `${numFmt.format(Number(l.tax_rate_percent))} %`),
       h('td', { class: 'r num', 'data-label': 'Netto' }, money(l.net_cents, cur))))),
-    h('tfoot', null,
-      h('tr', null, h('th', { scope: 'row', colspan: '4' }, 'Summe netto'), h('td', { class: 'r num' }, money(inv.net_cents, cur))),
-      h('tr', null, h('th', { scope: 'row', colspan: '4' }, 'Umsatzsteuer'), h('td', { class: 'r num' }, money(inv.tax_cents, cur))),
+    h('tfoot', null, ...taxRows(inv, cur),
       h('tr', { class: 'total' }, h('th', { scope: 'row', colspan: '4' }, 'Gesamtbetrag brutto'), h('td', { class: 'r num', 'data-testid': 'invoice-gross' }, money(inv.gross_cents, cur)))));
+}
+
+// Net and VAT per rate, exactly as the PDF's totals block (one pair of rows per rate).
+function taxRows(inv, cur) {
+  const rates = Array.isArray(inv.tax_breakdown) && inv.tax_breakdown.length ? inv.tax_breakdown : null;
+  const row = (label, cents, tid) => h('tr', tid ? { 'data-testid': tid } : null,
+    h('th', { scope: 'row', colspan: '4' }, label), h('td', { class: 'r num' }, money(cents, cur)));
+  if (!rates) return [row('Summe netto', inv.net_cents), row('Umsatzsteuer', inv.tax_cents)];
+  return rates.flatMap((r) => {
+    const pct = `${numFmt.format(Number(r.rate_percent))} %`;
+    return [row(`Nettobetrag ${pct}`, r.net_cents, 'tax-net'), row(`Umsatzsteuer ${pct}`, r.tax_cents, 'tax-vat')];
+  });
 }
 
 function paymentsTable(inv) {
@@ -140,6 +150,9 @@ export async function view(ctx, id) {
         inv.period ? row('Leistungszeitraum', fmtPeriod(inv.period)) : null,
         row('Beschreibung', inv.description || '—'),
         row('Gesamtbetrag', h('strong', { class: 'num' }, money(inv.gross_cents, cur))),
+        inv.credited_cents ? row('Gutgeschrieben', money(-inv.credited_cents, cur), 'invoice-credited') : null,
+        inv.refunded_cents ? row('Erstattet', money(inv.refunded_cents, cur), 'invoice-refunded') : null,
+        inv.credited_cents && isDue(inv) ? row('Noch zu zahlen', h('strong', { class: 'num' }, money(inv.amount_due_cents, cur)), 'invoice-due') : null,
         inv.paid_at ? paidAtRow(inv) : null),
       err,
       h('div', { class: 'actions' }, pdf,
