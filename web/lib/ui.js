@@ -81,7 +81,9 @@ const CORRECTION = {
 export function statusBadge(inv, id) {
   const key = inv.status === 'open' && inv.overdue ? 'overdue' : inv.status;
   const [label, cls] = STATUS[key] || [String(inv.status), 'open'];
-  const shown = CORRECTION[inv.correction] && inv.status !== 'processing' ? CORRECTION[inv.correction] : label;
+  // An open invoice keeps saying "offen"/"überfällig": the amount still due is what counts.
+  const settled = inv.status === 'paid' || inv.status === 'void';
+  const shown = settled && CORRECTION[inv.correction] ? CORRECTION[inv.correction] : label;
   return h('span', { class: `badge badge-${cls}`, id, 'data-testid': 'invoice-status', 'data-status': inv.status }, shown);
 }
 
