@@ -270,6 +270,13 @@ def cheap_pdf(invoice: Any, store: Any, supplier: Any) -> bytes:
     return b"%PDF-bench"
 
 
+def cheap_einvoice(invoice: Any, store: Any, supplier: Any) -> Any:
+    """The e-invoice renderer replaced like the PDF one (bench/einvoice_cost.py measures it)."""
+    from chalicelib.domain.einvoice import EInvoiceFiles
+
+    return EInvoiceFiles(pdf=cheap_pdf(invoice, store, supplier), xml=b"<bench/>")
+
+
 def build_container(stripe_url: str, sleeps: SleepCounter, **storage: Any) -> Any:
     """The production graph of chalicelib.bootstrap; only the PDF renderer, the queue,
     PayPal, metrics and the gateway's sleep differ (the gateway is built as bootstrap builds
@@ -288,6 +295,7 @@ def build_container(stripe_url: str, sleeps: SleepCounter, **storage: Any) -> An
     container = Container(
         settings,
         render_pdf=cheap_pdf,
+        render_einvoice=cheap_einvoice,
         charge_queue=CollectingQueue(),
         cards=cards,
         paypal=NoPayPal(),

@@ -6,11 +6,17 @@ extension schema). Only the billing paths import this module; the API never does
 Two XML files are made from the same data: the XRechnung 3.0 (stored and downloaded next to
 the PDF) and the one embedded in the PDF (profile EN 16931 / COMFORT). They differ in the
 specification identifier (BT-24) only.
+
+An invoice's hybrid PDF is written in one pass: fpdf2 embeds factur-x.xml as the PDF/A-3
+associated file (/AF, relationship Data) with the XMP packet factur-x generates. A PDF drawn
+elsewhere (the corrections') gets its XML from factur-x's own embedding, which rewrites it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +26,9 @@ from drafthorse.models.note import IncludedNote
 from drafthorse.models.party import TaxRegistration
 from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
-from facturx import generate_from_binary, xml_check_xsd
+from facturx import generate_from_binary, generate_xmp_bytes, xml_check_xsd
+from fpdf import FPDF
+from lxml import etree
 
 from chalicelib.adapters.invoice_pdf import render_invoice_pdf
 from chalicelib.domain.documents import Document
@@ -36,6 +44,7 @@ from chalicelib.domain.invoices import Invoice
 from chalicelib.domain.stores import Store
 from chalicelib.domain.supplier import Supplier
 
+FACTURX_FILENAME = "factur-x.xml"
 XRECHNUNG_3 = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
 EN16931 = "urn:cen.eu:en16931:2017"
 BUSINESS_PROCESS = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
@@ -147,11 +156,25 @@ def _document(data: EInvoiceData, guideline: str) -> CiiDocument:
     return doc
 
 
+_GUIDELINE = "{%s}ExchangedDocumentContext/{%s}GuidelineSpecifiedDocumentContextParameter/{%s}ID"
+
+
 def _serialize(data: EInvoiceData, guideline: str) -> bytes:
     xml: bytes = _document(data, guideline).serialize(schema=None)
     # factur-x checks against the Factur-X EN 16931 schema (raises on a violation).
     xml_check_xsd(xml, flavor="factur-x", level="en16931")
     return xml
+
+
+def _with_guideline(xml: bytes, guideline: str) -> bytes:
+    """The same checked document under another specification identifier (BT-24)."""
+    root = etree.fromstring(xml)
+    namespaces = root.nsmap
+    path = _GUIDELINE % (namespaces["rsm"], namespaces["ram"], namespaces["ram"])
+    element = root.find(path)
+    assert element is not None
+    element.text = guideline
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
 
 
 def xrechnung_xml(data: EInvoiceData) -> bytes:
@@ -164,7 +187,16 @@ def xrechnung_xml(data: EInvoiceData) -> bytes:
 
 def facturx_xml(data: EInvoiceData) -> bytes:
     """The same document with the Factur-X / ZUGFeRD EN 16931 (COMFORT) identifier."""
-    return _serialize(data, EN16931)
+    return _with_guideline(xrechnung_xml(data), EN16931)
+
+
+def _pdf_metadata(data: EInvoiceData) -> dict[str, str]:
+    return {
+        "author": data.seller.name,
+        "keywords": "Factur-X, ZUGFeRD, XRechnung, EN 16931",
+        "title": f"{data.title} {data.number}",
+        "subject": f"{data.title} {data.number} vom {data.issue_date:%d.%m.%Y}",
+    }
 
 
 def hybrid_pdf(visual_pdf: bytes, data: EInvoiceData) -> bytes:
@@ -177,12 +209,7 @@ def hybrid_pdf(visual_pdf: bytes, data: EInvoiceData) -> bytes:
             flavor="factur-x",
             level="en16931",
             check_xsd=False,  # _serialize checked it
-            pdf_metadata={
-                "author": data.seller.name,
-                "keywords": "Factur-X, ZUGFeRD, XRechnung, EN 16931",
-                "title": f"{data.title} {data.number}",
-                "subject": f"{data.title} {data.number} vom {data.issue_date:%d.%m.%Y}",
-            },
+            pdf_metadata=_pdf_metadata(data),
             lang="de-DE",
         )
     )
@@ -195,11 +222,36 @@ def einvoice_files(visual_pdf: bytes, data: EInvoiceData) -> EInvoiceFiles:
     return EInvoiceFiles(pdf=hybrid_pdf(visual_pdf, data), xml=xml)
 
 
+def _attach_facturx(xml: bytes, data: EInvoiceData) -> Callable[[FPDF], None]:
+    """Embeds factur-x.xml as the PDF/A-3 associated file (Data) and sets factur-x's XMP
+    (pdfaid part 3 / B, the Factur-X extension schema, conformance level EN 16931)."""
+    packet = generate_xmp_bytes("factur-x", "en16931", None, _pdf_metadata(data)).decode()
+    # fpdf2 wraps the packet in its own xpacket processing instructions.
+    xmp = packet[packet.index("<x:xmpmeta") : packet.rindex("</x:xmpmeta>") + len("</x:xmpmeta>")]
+
+    def attach(pdf: FPDF) -> None:
+        pdf.xmp_metadata = xmp
+        pdf.embed_file(
+            bytes=xml,
+            basename=FACTURX_FILENAME,
+            desc="Factur-X XML file",
+            mime_type="text/xml",
+            associated_file_relationship="Data",
+            modification_date=datetime(*data.issue_date.timetuple()[:3], tzinfo=UTC),
+            compress=True,
+            checksum=True,
+        )
+
+    return attach
+
+
 def render_einvoice(invoice: Invoice, store: Store, supplier: Supplier) -> EInvoiceFiles:
-    """The EInvoiceRenderer port: hybrid PDF and XRechnung of an invoice."""
-    return einvoice_files(
-        render_invoice_pdf(invoice, store, supplier), invoice_data(invoice, store, supplier)
-    )
+    """The EInvoiceRenderer port: hybrid PDF and XRechnung of an invoice, in one pass."""
+    data = invoice_data(invoice, store, supplier)
+    xml = xrechnung_xml(data)
+    embedded = _with_guideline(xml, EN16931)
+    pdf = render_invoice_pdf(invoice, store, supplier, attach=_attach_facturx(embedded, data))
+    return EInvoiceFiles(pdf=pdf, xml=xml)
 
 
 def render_correction_einvoice(

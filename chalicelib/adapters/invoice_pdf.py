@@ -5,13 +5,14 @@ from __future__ import annotations
 import calendar
 import functools
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import resources
 
 from fpdf import FPDF, FontFace
 from fpdf.enums import Align, TableBordersLayout, XPos, YPos
+from fpdf.fonts import TTFFont
 
 from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus, list_group
 from chalicelib.domain.money import format_eur
@@ -51,7 +52,15 @@ _TABLE_WIDTHS = (10.0, 14.0, 72.0, 30.0, 14.0, 30.0)
 _TABLE_ALIGN = (Align.R, Align.R, Align.L, Align.R, Align.R, Align.R)
 
 
-def render_invoice_pdf(invoice: Invoice, store: Store, supplier: Supplier) -> bytes:
+def render_invoice_pdf(
+    invoice: Invoice,
+    store: Store,
+    supplier: Supplier,
+    *,
+    attach: Callable[[FPDF], None] | None = None,
+) -> bytes:
+    """The invoice as PDF/A-3B; `attach` may add associated files and metadata before it is
+    written (chalicelib/adapters/einvoice.py embeds the e-invoice XML that way)."""
     pdf = _InvoiceDocument(supplier)
     pdf.set_title(f"Rechnung {invoice.number}")
     pdf.set_author(supplier.name)
@@ -66,6 +75,8 @@ def render_invoice_pdf(invoice: Invoice, store: Store, supplier: Supplier) -> by
     _draw_lines_table(pdf, invoice.lines)
     _draw_totals(pdf, invoice)
     _draw_payment(pdf, invoice, supplier)
+    if attach is not None:
+        attach(pdf)
     return bytes(pdf.output())
 
 
@@ -80,6 +91,13 @@ class _InvoiceDocument(FPDF):
         self._supplier = supplier
         for style, filename in _FONT_FILES.items():
             self.add_font(_FONT, style, fname=_font_path(filename))
+        for font in self.fonts.values():
+            if not isinstance(font, TTFFont):
+                continue
+            # The subset keeps each glyph's outline as it is in the font, so its bounding box
+            # needs no recomputing: saving then copies glyph data instead of recompiling every
+            # glyph, which was half of the time of rendering an invoice.
+            font.ttfont.recalcBBoxes = False
         self.set_lang("de-DE")
         self.set_margins(_MARGIN_LEFT, _MARGIN_TOP, _MARGIN_RIGHT)
         self.set_auto_page_break(auto=True, margin=_FOOTER_HEIGHT + 6)
