@@ -20,12 +20,12 @@ function download(url, filename) {
   a.remove();
 }
 
-function downloadButton(ctx, err, testid, label, path, filename, kind, accessible) {
+function downloadButton(ctx, err, testid, label, path, filename, kind, accessible, preparing = 'PDF wird vorbereitet …') {
   const btn = h('button', { type: 'button', class: kind === 'primary' ? 'btn' : `btn btn-${kind}`, 'data-testid': testid, 'aria-label': accessible }, label);
   btn.addEventListener('click', async () => {
     if (btn.disabled) return;
     formError(err, '');
-    const restore = busy(btn, 'PDF wird vorbereitet …');
+    const restore = busy(btn, preparing);
     try {
       const d = await api('GET', path);
       download(d.url, d.filename || filename);
@@ -134,6 +134,10 @@ export async function view(ctx, id) {
   const err = errorBox();
   const pdf = downloadButton(ctx, err, 'pdf-download', 'PDF herunterladen', `/invoices/${enc(inv.id)}/pdf`,
     `Rechnung-${inv.number}.pdf`, isDue(inv) ? 'secondary' : 'primary');
+  // The same invoice as structured e-invoice (XRechnung, CII XML) for accounting software.
+  const xml = downloadButton(ctx, err, 'xml-download', 'E-Rechnung (XML)', `/invoices/${enc(inv.id)}/xml`,
+    `Rechnung-${inv.number}.xml`, 'secondary', undefined, 'E-Rechnung wird vorbereitet …');
+  xml.setAttribute('aria-describedby', 'xml-hint');
   const isOverdue = inv.status === 'open' && inv.overdue;
   const box = h('section', { id: 'pay-box', class: 'pay-box', 'aria-labelledby': 'pay-title' });
 
@@ -155,8 +159,10 @@ export async function view(ctx, id) {
         inv.credited_cents && isDue(inv) ? row('Noch zu zahlen', h('strong', { class: 'num' }, money(inv.amount_due_cents, cur)), 'invoice-due') : null,
         inv.paid_at ? paidAtRow(inv) : null),
       err,
-      h('div', { class: 'actions' }, pdf,
-        h('a', { class: 'btn btn-secondary', href: `#/support?invoice=${enc(inv.id)}` }, 'Frage zur Rechnung'))),
+      h('div', { class: 'actions' }, pdf, xml,
+        h('a', { class: 'btn btn-secondary', href: `#/support?invoice=${enc(inv.id)}` }, 'Frage zur Rechnung')),
+      h('p', { class: 'hint', id: 'xml-hint', 'data-testid': 'xml-hint' },
+        'Die E-Rechnung (XRechnung) liest deine Buchhaltungssoftware direkt ein; das PDF enthält sie ebenfalls (ZUGFeRD).')),
     documentsCard(ctx, inv),
     h('section', { class: 'card flush', 'aria-labelledby': 'lines-h' },
       h('h2', { id: 'lines-h', class: 'pad' }, 'Positionen'),
