@@ -86,6 +86,9 @@ def expect_accessible(page: Page, where: str) -> None:
         page.evaluate(_axe_source[0])
     violations = page.evaluate(_RUN_AXE, AXE_EXCLUDE)
     width = page.viewport_size["width"] if page.viewport_size else 0
+    # Reflow (WCAG 1.4.10): the content fits the screen without scrolling sideways.
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"{where}: horizontaler Scroll ({scroll_width}px > {width}px)"
     assert not violations, f"axe ({where}, {width} px): " + "\n".join(
         f"{v['impact']} {v['id']}: {v['help']}\n    " + "\n    ".join(v["nodes"])
         for v in violations
