@@ -13,6 +13,7 @@ from typing import Protocol
 
 from chalicelib.domain.archive import retain_until
 from chalicelib.domain.documents import Document, DocumentKind, DocumentRef, Refund
+from chalicelib.domain.einvoice import EInvoiceFiles
 from chalicelib.domain.errors import (
     InvalidRequestError,
     InvoiceNotCreditableError,
@@ -26,6 +27,7 @@ from chalicelib.domain.periods import today_in_berlin
 from chalicelib.domain.stores import Store
 from chalicelib.domain.supplier import Supplier
 from chalicelib.services import emails
+from chalicelib.services.documents import xml_key
 from chalicelib.services.ports import (
     Clock,
     CorrectionEffect,
@@ -45,7 +47,8 @@ log = logging.getLogger("portal.corrections")
 class CorrectionRenderer(Protocol):
     def __call__(
         self, document: Document, invoice: Invoice, store: Store, supplier: Supplier
-    ) -> bytes: ...
+    ) -> EInvoiceFiles:
+        """The correction as an e-invoice: hybrid PDF and XRechnung XML."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,17 +230,22 @@ class CorrectionService:
         sent: tuple[str, ...] = ()
         if not document.ready:
             supplier = self.supplier.require_valid()
-            pdf = self.render(document, invoice, store, supplier)
-            self.files.put_pdf(document.pdf_key, pdf, retain_until(document.issue_date))
-            sent = self._mail(document, invoice, store, pdf)
+            files = self.render(document, invoice, store, supplier)
+            keep_until = retain_until(document.issue_date)
+            self.files.put_pdf(document.pdf_key, files.pdf, keep_until)
+            self.files.put_xml(xml_key(document.pdf_key), files.xml, keep_until)
+            sent = self._mail(document, invoice, store, files)
             self.documents.mark_ready(document)
             document = dataclasses.replace(document, ready=True)
         return Correction(self._invoice(invoice.id), document, sent)
 
     def _mail(
-        self, document: Document, invoice: Invoice, store: Store, pdf: bytes
+        self, document: Document, invoice: Invoice, store: Store, files: EInvoiceFiles
     ) -> tuple[str, ...]:
-        attachment = emails.pdf_attachment(document.pdf_filename, pdf)
+        attachments = [
+            emails.pdf_attachment(document.pdf_filename, files.pdf),
+            emails.xml_attachment(document.pdf_filename.removesuffix(".pdf") + ".xml", files.xml),
+        ]
         link = f"{self.portal_url}/#/rechnungen/{invoice.id}"
         recipients = emails.recipients(store)
         for address in recipients:
@@ -250,7 +258,7 @@ class CorrectionService:
                     -document.gross_cents,
                     refunded=document.refund is not None,
                     link=link,
-                    attachments=[attachment],
+                    attachments=attachments,
                 )
             )
         return recipients

@@ -30,7 +30,10 @@ def test_owner_sees_and_downloads_the_stornorechnung(
     number = voided["cancellation"]["number"]
     assert voided["status"] == "void" and re.fullmatch(r"ST-\d{4}-\d{6}", number)
     mail = wait_for_mail(stack, lambda m: number in m["subject"] and m["to"] == owner["email"])
-    assert [a["filename"] for a in mail["attachments"]] == [f"Storno-{number}.pdf"]
+    assert [a["filename"] for a in mail["attachments"]] == [
+        f"Storno-{number}.pdf",
+        f"Storno-{number}.xml",
+    ]
 
     sign_in(page, stack, owner)
     open_invoice(page, invoice["number"])

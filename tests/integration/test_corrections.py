@@ -89,7 +89,13 @@ def test_void_issues_a_stornorechnung_the_owner_sees_and_downloads(
     assert retention(container, document.pdf_key) == date(document.issue_date.year + 9, 1, 1)
     mails = [m for m in read_outbox(aws_stack["AWS_ENDPOINT_URL"]) if number in m["subject"]]
     assert len(mails) == 1 and mails[0]["to"] == shop["email"]
-    assert [a["filename"] for a in mails[0]["attachments"]] == [link["filename"]]
+    assert [a["filename"] for a in mails[0]["attachments"]] == [
+        link["filename"],
+        f"Storno-{number}.xml",
+    ]
+    xml = body(get(api, f"/api/documents/{cancellation[0]['id']}/xml", shop["token"]))
+    assert xml["filename"] == f"Storno-{number}.xml"
+    assert number.encode() in requests.get(xml["url"], timeout=10).content
     # a repeated command changes nothing
     code, again, _ = operator("invoices", "void", "--invoice", invoice.id)
     assert code == 0 and again["cancellation"] == out["cancellation"]

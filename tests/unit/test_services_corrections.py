@@ -49,12 +49,15 @@ def test_void_issues_a_numbered_stornorechnung_mirroring_the_invoice(c):
     assert [(r, -n, -t) for r, n, t in doc.totals.by_rate] == list(invoice.totals.by_rate)
     assert doc.refers_to[0].number == invoice.number and doc.refers_to_date == invoice.issue_date
     assert doc.ready and c.documents.objects[doc.pdf_key].startswith(b"%PDF")
+    assert c.documents.objects[doc.pdf_key.removesuffix(".pdf") + ".xml"].startswith(b"<xml>")
     voided = c.invoices.get(invoice.id)
     assert voided.status == InvoiceStatus.VOID and voided.correction_state == "cancelled"
     assert [d.id for d in voided.documents] == [doc.id]
     assert c.stores.get(invoice.store_id).open_items == ()
     mails = [m for m in c.mailer.sent if doc.number in m.subject]
-    assert len(mails) == 1 and [a.filename for a in mails[0].attachments] == [doc.pdf_filename]
+    xml_name = doc.pdf_filename.removesuffix(".pdf") + ".xml"
+    assert len(mails) == 1
+    assert [a.filename for a in mails[0].attachments] == [doc.pdf_filename, xml_name]
 
 
 def test_voiding_twice_changes_nothing_and_paid_invoices_cannot_be_voided(c):
