@@ -81,3 +81,18 @@ def test_an_invoices_xml_link_names_its_number_and_only_its_store_gets_it() -> N
     assert invoice_xml_key(invoice).removesuffix(".xml") == pdf_key(invoice).removesuffix(".pdf")
     with pytest.raises(InvoiceNotFoundError):
         c.invoice_reader.xml_link("store-2", invoice.id)
+
+
+def test_a_resent_invoice_mail_brings_its_xrechnung_again() -> None:
+    from tests.fakes import make_line
+    from tests.fakes import make_store as make_fake_store
+
+    c = make_container()
+    c.stores.add(make_fake_store(id="st_1"))
+    invoice = c.invoice_issuer.issue("st_1", [make_line()])
+
+    c.invoice_issuer.resend(invoice.id)
+
+    first, again = c.mailer.sent
+    assert [a.filename for a in again.attachments] == [a.filename for a in first.attachments]
+    assert again.attachments[1].body == c.documents.objects[invoice_xml_key(invoice)]
