@@ -2,12 +2,15 @@
 
 import { h, spinner } from './dom.js';
 import { fmtDate, money } from './format.js';
+import { notify } from './router.js';
 
 // ---- Forms
 
+// One message at a time: an error replaces the notice at the top (e.g. "Du bist abgemeldet.").
 export function formError(el, msg) {
   el.textContent = msg || '';
   el.hidden = !msg;
+  if (msg) notify('');
 }
 
 export function errorBox(testid = 'form-error') {
@@ -105,7 +108,7 @@ export function accountBanner(p) {
     return h('section', { class: 'banner banner-blocked', 'data-testid': 'account-banner', 'data-status': 'blocked', 'aria-labelledby': 'banner-title' },
       h('h2', { id: 'banner-title' }, 'Deine Kasse ist gesperrt'),
       h('p', null,
-        p.blocked_since ? `Seit ${fmtDate(p.blocked_since)} ist dein Kassensystem gesperrt, ` : 'Dein Kassensystem ist gesperrt, ',
+        p.blocked_since ? `Seit ${fmtDate(p.blocked_since)} ist deine Kasse gesperrt, ` : 'Deine Kasse ist gesperrt, ',
         'weil Rechnungen überfällig sind.'),
       h('p', null, 'Überfälliger Betrag: ', h('strong', { class: 'num' }, money(overdue, cur))),
       h('p', null, 'Sobald du die überfälligen Rechnungen bezahlst, wird deine Kasse sofort wieder freigeschaltet.'),
@@ -114,7 +117,7 @@ export function accountBanner(p) {
         h('a', { class: 'btn btn-secondary', href: '#/rechnungen?status=open', 'data-testid': 'open-invoices' }, 'Offene Rechnungen ansehen')));
   }
   return h('section', { class: 'banner banner-active', 'data-testid': 'account-banner', 'data-status': 'active' },
-    h('p', null, h('strong', null, 'Dein Kassensystem ist freigeschaltet.')));
+    h('p', null, h('strong', null, 'Deine Kasse ist freigeschaltet.')));
 }
 
 export function supportContact(s) {

@@ -96,9 +96,9 @@ function pmShow(sec, p, o = {}) {
     kids = [h('p', { class: 'saved-card', 'data-testid': 'saved-card' },
       h('strong', null, `${brandName(pm.brand)} •••• ${pm.last4}`), `, gültig bis ${String(pm.exp_month).padStart(2, '0')}/${pm.exp_year}`),
     pm.expires_before_next_run ? h('p', { class: 'warn', 'data-testid': 'card-expiring' }, 'Deine Karte läuft vor der nächsten Abbuchung ab. Bitte hinterlege eine neue Karte.') : null,
-    h('div', { class: 'switch-row' }, toggle, h('label', { for: 'autopay' }, 'Lizenzgebühr jeden Monat automatisch abbuchen')),
-    hint ? h('p', { class: 'pay-info', id: 'autopay-hint', 'data-testid': 'autopay-hint' }, 'Schalte die automatische Abbuchung ein, damit die Lizenzgebühr jeden Monat bezahlt wird.')
-      : h('p', { class: 'hint' }, p.autopay ? 'Die Lizenzgebühr wird jeden Monat von dieser Karte abgebucht.' : 'Aus: Du bezahlst deine Rechnungen selbst hier im Portal.'),
+    h('div', { class: 'switch-row' }, toggle, h('label', { for: 'autopay' }, 'Monatliche Lizenz automatisch abbuchen')),
+    hint ? h('p', { class: 'pay-info', id: 'autopay-hint', 'data-testid': 'autopay-hint' }, 'Schalte die automatische Abbuchung ein, damit die monatliche Lizenz von selbst bezahlt wird.')
+      : h('p', { class: 'hint' }, p.autopay ? 'Die monatliche Lizenz wird automatisch von dieser Karte abgebucht.' : 'Aus: Du bezahlst deine Rechnungen selbst hier im Portal.'),
     apErr, acts];
   }
   pmBody(sec, o.err ? h('p', { class: 'form-error', role: 'alert', 'data-testid': 'pm-error' }, o.err) : null, kids);
