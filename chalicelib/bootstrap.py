@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.services.auth import AuthService
@@ -52,6 +52,11 @@ from chalicelib.services.settlement import Settlement
 from chalicelib.services.stores import StoreService
 from chalicelib.services.support import SupportService
 from chalicelib.services.webhooks import WebhookService
+
+if TYPE_CHECKING:
+    from chalicelib.services.account import AccountRepository, AccountService
+    from chalicelib.services.activity import ActivityLog, ActivityReader
+    from chalicelib.services.exports import DocumentExport, ExportStore
 
 cached = functools.cached_property
 
@@ -268,7 +273,66 @@ class Container:
     # services -----------------------------------------------------------------------
     @cached
     def auth(self) -> AuthService:
-        return AuthService(self.users, self.verifier, self.memberships, self.limiter)
+        return AuthService(
+            self.users,  # type: ignore[arg-type]
+            self.verifier,
+            self.memberships,
+            self.limiter,
+            activity=self.activity_log,
+            accounts=self.accounts,
+        )
+
+    # the owner's account ------------------------------------------------------------
+    @cached
+    def activity_log(self) -> ActivityLog:
+        from chalicelib.adapters.dynamo_account import DynamoActivityLog
+
+        return DynamoActivityLog()
+
+    @cached
+    def accounts(self) -> AccountRepository:
+        from chalicelib.adapters.dynamo_account import DynamoAccountRepository
+
+        return DynamoAccountRepository()
+
+    @cached
+    def account_service(self) -> AccountService:
+        from chalicelib.services.account import AccountService
+
+        return AccountService(
+            stores=self.stores,
+            accounts=self.accounts,
+            activity=self.activity_log,
+            users=self.users,  # type: ignore[arg-type]
+            mailer=self.mailer,
+            limiter=self.limiter,
+            clock=self.clock,
+        )
+
+    @cached
+    def export_store(self) -> ExportStore:
+        from chalicelib.adapters.s3_exports import S3ExportStore
+
+        return S3ExportStore(self.documents._client, self.settings.invoice_bucket)  # type: ignore[attr-defined]
+
+    @cached
+    def document_export(self) -> DocumentExport:
+        from chalicelib.services.exports import DocumentExport
+
+        return DocumentExport(
+            stores=self.stores,
+            invoices=self.invoices,
+            documents=self.document_records,
+            files=self.documents,
+            exports=self.export_store,
+            clock=self.clock,
+        )
+
+    @cached
+    def activity_reader(self) -> ActivityReader:
+        from chalicelib.services.activity import ActivityReader
+
+        return ActivityReader(self.activity_log, self.cursors)
 
     @cached
     def invitation_service(self) -> InvitationService:

@@ -35,6 +35,7 @@ TABLES = (
     "processed_events",
     "documents",
     "idempotency",
+    "activity",
 )
 
 

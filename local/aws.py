@@ -6,6 +6,9 @@ moto hands forgot-password codes back in a response header and accepts any code 
 does not look like its own. Real Cognito e-mails the code and rejects wrong ones, so this
 process makes moto do the same: the code goes out as an e-mail (readable with
 `portal outbox`) and only that code resets the password.
+
+For software-token MFA (TOTP) moto gives every user one fixed secret and accepts a code
+any number of times; here each user gets a secret of its own and each code counts once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import secrets
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -90,9 +94,99 @@ def patch_cognito(mail_from: str) -> None:
                 return original_sign_out(backend, access_token)
         return original_sign_out(self, access_token)
 
+    patch_software_tokens()
     CognitoIdpBackend.global_sign_out = global_sign_out  # type: ignore[method-assign]
     CognitoIdpBackend.forgot_password = forgot_password  # type: ignore[method-assign]
     CognitoIdpBackend.confirm_forgot_password = confirm_forgot_password  # type: ignore[method-assign]
+
+
+def _totp_matches(secret: str | None, used: set[int], code: str) -> bool:
+    """The user's own secret, the current 30-second step or its neighbours, each code once
+    (Cognito refuses a code that was already used)."""
+    from cryptography.hazmat.primitives.twofactor import InvalidToken
+    from moto.cognitoidp.utils import cognito_totp
+
+    if not secret or not code.isdigit() or len(code) != 6:
+        return False
+    totp = cognito_totp(secret)
+    step = int(time.time()) // 30
+    for candidate in (step - 1, step, step + 1):
+        try:
+            totp.verify(code.encode("ascii"), candidate * 30)
+        except InvalidToken:
+            continue
+        if candidate in used:
+            return False
+        used.add(candidate)
+        return True
+    return False
+
+
+def _user_of_token(backend: Any, access_token: str) -> Any:
+    from moto.cognitoidp import exceptions
+
+    for pool in backend.user_pools.values():
+        if access_token in pool.access_tokens:
+            _, username = pool.access_tokens[access_token]
+            return backend.admin_get_user(pool.id, username)
+    raise exceptions.NotAuthorizedError(access_token)
+
+
+def patch_software_tokens() -> None:
+    """moto hands every user the same TOTP secret and accepts a code again and again.
+    Cognito gives each association its own secret and takes each code once; so here."""
+    import base64
+
+    from moto.cognitoidp import exceptions
+    from moto.cognitoidp.models import CognitoIdpBackend
+
+    def associate_software_token(self: Any, access_token: str, session: str) -> Any:
+        user = _user_of_token(self, access_token)
+        secret = base64.b32encode(secrets.token_bytes(20)).decode("ascii").rstrip("=")
+        user.pending_totp_secret = secret
+        return {"SecretCode": secret}
+
+    def verify_software_token(
+        self: Any, access_token: str, session: str, user_code: str, friendly_device_name: str
+    ) -> Any:
+        user = _user_of_token(self, access_token)
+        # A new association is confirmed with its code; without one, the active secret's.
+        pending = getattr(user, "pending_totp_secret", None) or getattr(user, "totp_secret", None)
+        if not pending:
+            raise exceptions.InvalidParameterException("No software token was associated.")
+        used: set[int] = user.__dict__.setdefault("totp_used", set())
+        if not _totp_matches(pending, used, user_code):
+            raise exceptions.CodeMismatchException("Code mismatch")
+        user.totp_secret = pending
+        user.pending_totp_secret = None
+        user.token_verified = True
+        return {"Status": "SUCCESS"}
+
+    original_respond = CognitoIdpBackend.respond_to_auth_challenge
+
+    def respond_to_auth_challenge(
+        self: Any,
+        session: str,
+        client_id: str,
+        challenge_name: str,
+        challenge_responses: dict[str, str],
+    ) -> Any:
+        if challenge_name == "SOFTWARE_TOKEN_MFA" and session in self.sessions:
+            username, pool = self.sessions[session]
+            user = pool._get_user(username)
+            if user is None or not _totp_matches(
+                getattr(user, "totp_secret", None),
+                user.__dict__.setdefault("totp_used", set()),
+                challenge_responses.get("SOFTWARE_TOKEN_MFA_CODE", ""),
+            ):
+                raise exceptions.CodeMismatchException("Invalid code received for user")
+            del self.sessions[session]
+            return self._log_user_in(pool, pool.clients[client_id], username)
+        return original_respond(self, session, client_id, challenge_name, challenge_responses)
+
+    CognitoIdpBackend.associate_software_token = associate_software_token  # type: ignore[method-assign]
+    CognitoIdpBackend.verify_software_token = verify_software_token  # type: ignore[method-assign]
+    CognitoIdpBackend.respond_to_auth_challenge = respond_to_auth_challenge  # type: ignore[method-assign]
 
 
 def serialize_dynamodb_writes() -> None:
@@ -115,7 +209,12 @@ def serialize_dynamodb_writes() -> None:
 
 
 def serve(port: int, mail_from: str) -> None:
+    import os
+
     from moto.server import ThreadedMotoServer
+
+    # Software-token MFA (TOTP) as in Cognito; moto checks codes only with this set.
+    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
 
     patch_cognito(mail_from)
     serialize_dynamodb_writes()

@@ -239,6 +239,7 @@ _USER_POOL = (
     "EmailConfiguration",
     "SmsConfiguration",
     "MfaConfiguration",
+    "EnabledMfas",
     "DeviceConfiguration",
     "UserAttributeUpdateSettings",
     "AdminCreateUserConfig",
@@ -276,7 +277,15 @@ _USER_POOL_CLIENT = (
 def _user_pool(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
     create = dict(props)
     create["PoolName"] = create.pop("UserPoolName")
+    # CloudFormation's EnabledMfas is SetUserPoolMfaConfig in the API.
+    enabled_mfas = create.pop("EnabledMfas", [])
     pool = clients.cognito.create_user_pool(**create)["UserPool"]
+    if "SOFTWARE_TOKEN_MFA" in enabled_mfas:
+        clients.cognito.set_user_pool_mfa_config(
+            UserPoolId=pool["Id"],
+            SoftwareTokenMfaConfiguration={"Enabled": True},
+            MfaConfiguration=create.get("MfaConfiguration", "OPTIONAL"),
+        )
     names[logical_id] = pool["Id"]
     names[f"{logical_id}.Arn"] = pool["Arn"]
     names[f"{logical_id}.ProviderName"] = f"cognito-idp.{clients.region}.amazonaws.com/{pool['Id']}"

@@ -1990,7 +1990,14 @@ def make_container(*, settings: Settings | None = None, **overrides: Any) -> Con
     invitations = overrides.pop("invitations", None) or FakeInvitations()
     if isinstance(stores, FakeStores) and stores.invitations is None:
         stores.invitations = invitations
+    from tests.fakes_account import FakeAccounts, FakeAccountUsers, FakeActivityLog
+
+    activity_log = overrides.pop("activity_log", None) or FakeActivityLog()
     fakes: dict[str, Any] = {
+        "activity_log": activity_log,
+        "accounts": FakeAccounts(stores, activity_log)
+        if isinstance(stores, FakeStores)
+        else overrides.pop("accounts"),
         "clock": FakeClock(),
         "secrets": FakeSecrets(),
         "stores": stores,
@@ -2008,6 +2015,7 @@ def make_container(*, settings: Settings | None = None, **overrides: Any) -> Con
         "processed_events": FakeProcessedEvents(),
         "publisher": FakePublisher(),
         "charge_queue": FakeChargeQueue(),
+        "issue_queue": FakeIssueQueue(),
         "cards": FakeCards(),
         "paypal": FakePayPal(),
         "support_requests": FakeSupport(),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.domain.account import MfaRequired
 from chalicelib.domain.errors import (
+    EmailInUseError,
     InvalidCodeError,
     InvalidCredentialsError,
     PasswordPolicyError,
@@ -22,6 +26,7 @@ _CREDENTIAL_ERRORS = {
     "UserNotConfirmedException",
 }
 _CODE_ERRORS = {"CodeMismatchException", "ExpiredCodeException"}
+_MFA_ERRORS = {"EnableSoftwareTokenMFAException", "InvalidUserPoolConfigurationException"}
 _THROTTLED = {
     "TooManyRequestsException",
     "LimitExceededException",
@@ -53,6 +58,24 @@ def _tokens(result: dict[str, Any], refresh_token: str | None) -> Tokens:
         refresh_token=result.get("RefreshToken", refresh_token),
         expires_in=int(result.get("ExpiresIn", 3600)),
     )
+
+
+def _mfa_session(email: str, session: str) -> str:
+    """The session handed to the page: Cognito's session and the sign-in name it belongs
+    to (RespondToAuthChallenge needs both). Tampering only makes Cognito refuse it."""
+    raw = json.dumps({"u": email, "s": session}, separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _from_mfa_session(session: str) -> tuple[str, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(session + "=" * (-len(session) % 4)))
+        email, inner = data["u"], data["s"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidCredentialsError() from exc
+    if not isinstance(email, str) or not isinstance(inner, str) or not inner:
+        raise InvalidCredentialsError()
+    return email, inner
 
 
 class CognitoUserDirectory:
@@ -104,9 +127,110 @@ class CognitoUserDirectory:
                 raise RateLimitedError() from exc
             raise
         result = response.get("AuthenticationResult")
+        if not result and response.get("ChallengeName") == "SOFTWARE_TOKEN_MFA":
+            raise MfaRequired(_mfa_session(email, str(response["Session"])))
         if not result:
             raise InvalidCredentialsError()  # a challenge we do not offer
         return _tokens(result, None)
+
+    def login_mfa(self, session: str, code: str) -> Tokens:
+        """The second step of a sign-in with a one-time code."""
+        email, cognito_session = _from_mfa_session(session)
+        try:
+            response = self._client.respond_to_auth_challenge(
+                ClientId=self._client_id,
+                ChallengeName="SOFTWARE_TOKEN_MFA",
+                Session=cognito_session,
+                ChallengeResponses={"USERNAME": email, "SOFTWARE_TOKEN_MFA_CODE": code},
+            )
+        except ClientError as exc:
+            if _code(exc) in _CREDENTIAL_ERRORS | _CODE_ERRORS | _MFA_ERRORS:
+                raise InvalidCredentialsError() from exc
+            if _code(exc) in _THROTTLED:
+                raise RateLimitedError() from exc
+            raise
+        result = response.get("AuthenticationResult")
+        if not result:
+            raise InvalidCredentialsError()
+        return _tokens(result, None)
+
+    def change_password(self, access_token: str, current: str, new: str) -> None:
+        try:
+            self._client.change_password(
+                AccessToken=access_token, PreviousPassword=current, ProposedPassword=new
+            )
+        except ClientError as exc:
+            if _code(exc) == "InvalidPasswordException":
+                raise _policy_error(new, exc) from exc
+            if _code(exc) in _CREDENTIAL_ERRORS:
+                raise InvalidCredentialsError() from exc
+            if _code(exc) in _THROTTLED:
+                raise RateLimitedError() from exc
+            raise
+
+    def change_email(self, old_email: str, new_email: str) -> None:
+        try:
+            self._client.admin_update_user_attributes(
+                UserPoolId=self._pool_id,
+                Username=old_email,
+                UserAttributes=[
+                    {"Name": "email", "Value": new_email},
+                    {"Name": "email_verified", "Value": "true"},
+                ],
+            )
+        except ClientError as exc:
+            if _code(exc) in {"AliasExistsException", "UsernameExistsException"}:
+                raise EmailInUseError() from exc
+            raise
+
+    def mfa_secret(self, access_token: str) -> str:
+        try:
+            response = self._client.associate_software_token(AccessToken=access_token)
+        except ClientError as exc:
+            if _code(exc) in _CREDENTIAL_ERRORS:
+                raise UnauthorizedError() from exc
+            raise
+        return str(response["SecretCode"])
+
+    def _verify_code(self, access_token: str, code: str) -> None:
+        try:
+            response = self._client.verify_software_token(
+                AccessToken=access_token, UserCode=code, FriendlyDeviceName="SIDES"
+            )
+        except ClientError as exc:
+            if _code(exc) in _CODE_ERRORS | _MFA_ERRORS | {"InvalidParameterException"}:
+                raise InvalidCodeError() from exc
+            if _code(exc) in _CREDENTIAL_ERRORS:
+                raise UnauthorizedError() from exc
+            raise
+        if response.get("Status") != "SUCCESS":
+            raise InvalidCodeError()
+
+    def _preference(self, access_token: str, enabled: bool) -> None:
+        self._client.set_user_mfa_preference(
+            AccessToken=access_token,
+            SoftwareTokenMfaSettings={"Enabled": enabled, "PreferredMfa": enabled},
+        )
+
+    def mfa_enable(self, access_token: str, code: str) -> None:
+        if not (code.isdigit() and len(code) == 6):
+            raise InvalidCodeError()
+        self._verify_code(access_token, code)
+        self._preference(access_token, True)
+
+    def mfa_disable(self, access_token: str, code: str) -> None:
+        if not (code.isdigit() and len(code) == 6):
+            raise InvalidCodeError()
+        self._verify_code(access_token, code)
+        self._preference(access_token, False)
+
+    def reset_mfa(self, email: str) -> None:
+        """The operator's reset for an owner who lost the authenticator."""
+        self._client.admin_set_user_mfa_preference(
+            UserPoolId=self._pool_id,
+            Username=email,
+            SoftwareTokenMfaSettings={"Enabled": False, "PreferredMfa": False},
+        )
 
     def refresh(self, refresh_token: str) -> Tokens:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.dynamo_account_models import StoreAccountRecord
 from chalicelib.adapters.dynamo_models import (
     EmailClaimRecord,
     StoreRecord,
@@ -74,6 +75,8 @@ def to_store(record: StoreRecord) -> Store:
         payment_method=_saved_card(record.payment_method),
         closed_at=record.closed_at,
         leitweg_id=record.leitweg_id,
+        accountant_email=getattr(record, "accountant_email", None),
+        mfa_enabled=bool(getattr(record, "mfa_enabled", False)),
     )
 
 
@@ -82,7 +85,8 @@ class DynamoStoreRepository:
 
     def get(self, store_id: str) -> Store | None:
         try:
-            return to_store(StoreRecord.get(store_id, consistent_read=True))
+            # The account subclass reads the same item with the owner's account fields.
+            return to_store(StoreAccountRecord.get(store_id, consistent_read=True))
         except DoesNotExist:
             return None
 

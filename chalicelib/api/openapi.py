@@ -113,9 +113,14 @@ COMPONENTS: dict[str, Schema] = {
                 }
             ),  # fmt: skip
             "autopay": BOOL,
+            "accountant_email": STRING,
+            "mfa_enabled": BOOL,
+            # the till will be locked on that date unless the amount is paid
+            "lock_warning": obj({"date": DATE, "amount_cents": CENTS}),
         },
-        nullable=("blocked_since", "payment_method"),
+        nullable=("blocked_since", "payment_method", "accountant_email", "lock_warning"),
     ),
+    "Activity": obj({"at": DATETIME, "type": STRING, "summary": STRING}),
     "InvoiceSummary": obj(
         {
             "id": STRING,
@@ -265,10 +270,49 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(404, 410),
     ),
     ("POST", "/api/auth/login"): Operation(
-        "Anmelden",
-        {200: ref("Tokens")},
+        "Anmelden (mit Zwei-Faktor: erst die Sitzung für den Einmalcode)",
+        {
+            200: {
+                "anyOf": [
+                    ref("Tokens"),
+                    obj({"mfa_required": {"const": True}, "session": STRING}),
+                ]
+            }
+        },
         body=body({"email": text(254), "password": text()}),
         errors=(401,),
+    ),
+    ("POST", "/api/auth/login/mfa"): Operation(
+        "Anmelden, zweiter Schritt: der Einmalcode",
+        {200: ref("Tokens")},
+        body=body({"session": text(4096), "code": text(16)}),
+        errors=(401,),
+    ),
+    ("POST", "/api/auth/change-password"): Operation(
+        "Passwort ändern (beendet alle Sitzungen)",
+        {204: None},
+        signed_in=True,
+        body=body({"current_password": text(256), "new_password": text(256)}),
+        errors=(400, 401),
+    ),
+    ("POST", "/api/auth/mfa/setup"): Operation(
+        "Zwei-Faktor einrichten: Geheimnis und QR-Code",
+        {200: obj({"secret": STRING, "otpauth_uri": STRING, "qr_svg": STRING})},
+        signed_in=True,
+    ),
+    ("POST", "/api/auth/mfa/verify"): Operation(
+        "Zwei-Faktor mit dem ersten Code einschalten",
+        {200: ref("Profile")},
+        signed_in=True,
+        body=body({"code": text(16)}),
+        errors=(400,),
+    ),
+    ("DELETE", "/api/auth/mfa"): Operation(
+        "Zwei-Faktor mit einem Code ausschalten",
+        {200: ref("Profile")},
+        signed_in=True,
+        body=body({"code": text(16)}),
+        errors=(400,),
     ),
     ("POST", "/api/auth/refresh"): Operation(
         "Zugangstoken erneuern",
@@ -288,6 +332,63 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body=body({"email": text(254), "code": text(64), "password": text(256)}),
     ),
     ("GET", "/api/profile"): Operation("Profil der Filiale", {200: ref("Profile")}, signed_in=True),
+    ("PATCH", "/api/profile"): Operation(
+        "Rechnungsdaten ändern (gilt für später ausgestellte Belege)",
+        {200: ref("Profile")},
+        signed_in=True,
+        body={
+            "type": "object",
+            "properties": {
+                "address": {
+                    "type": "object",
+                    "properties": {
+                        "street": text(200),
+                        "postal_code": text(12),
+                        "city": text(100),
+                        "country": text(2),
+                    },
+                    "additionalProperties": False,
+                },
+                "vat_id": {"anyOf": [text(20), {"type": "null"}]},
+                "accountant_email": {"anyOf": [text(254), {"type": "null"}]},
+            },
+            "additionalProperties": False,
+        },
+        errors=(400,),
+    ),
+    ("POST", "/api/profile/email-change"): Operation(
+        "Neue E-Mail-Adresse: Code an die neue Adresse",
+        {202: EMPTY},
+        signed_in=True,
+        body=body({"new_email": text(254)}),
+        errors=(400, 409),
+    ),
+    ("POST", "/api/profile/email-change/confirm"): Operation(
+        "Neue E-Mail-Adresse mit dem Code bestätigen",
+        {200: ref("Profile")},
+        signed_in=True,
+        body=body({"code": text(16)}),
+        errors=(400, 409),
+    ),
+    ("GET", "/api/activity"): Operation(
+        "Aktivitäten des Kontos, neueste zuerst",
+        {
+            200: obj(
+                {"items": {"type": "array", "items": ref("Activity")}, "next_cursor": STRING},
+                nullable=("next_cursor",),
+            )
+        },
+        signed_in=True,
+        query={"cursor": {"type": "string", "maxLength": 2048}},
+        errors=(400,),
+    ),
+    ("GET", "/api/exports/documents"): Operation(
+        "Alle Belege eines Jahres als ZIP (mit Übersicht und DATEV-Buchungsstapel)",
+        {200: ref("Link")},
+        signed_in=True,
+        query={"year": {"type": "string", "pattern": "^[0-9]{4}$"}},
+        errors=(400,),
+    ),
     ("GET", "/api/invoices"): Operation(
         "Rechnungen, neueste zuerst",
         {

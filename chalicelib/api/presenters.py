@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from chalicelib.domain.dunning import lock_warning
 from chalicelib.domain.invoices import Invoice, list_group
 from chalicelib.domain.payments import Payment, failure_message
 from chalicelib.domain.stores import Store
 
 
-def profile(store: Store, today: date) -> dict[str, Any]:
+def profile(store: Store, today: date, grace_days: int = 14) -> dict[str, Any]:
+    warning = lock_warning(store.open_items, today, grace_days)
     return {
         "store": {
             "id": store.id,
@@ -31,6 +33,11 @@ def profile(store: Store, today: date) -> dict[str, Any]:
         "currency": "EUR",
         "payment_method": saved_card(store, today),
         "autopay": store.autopay,
+        "accountant_email": store.accountant_email,
+        "mfa_enabled": store.mfa_enabled,
+        "lock_warning": None
+        if warning is None
+        else {"date": warning[0].isoformat(), "amount_cents": warning[1]},
     }
 
 

@@ -63,6 +63,10 @@ class Store:
     # The buyer reference (BT-10) of its e-invoices when the operator set one (public-sector
     # buyers); else the e-invoices name the store id.
     leitweg_id: str | None = None
+    # The owner's account: where every new document is forwarded, and whether sign-in
+    # asks for a one-time code (TOTP).
+    accountant_email: str | None = None
+    mfa_enabled: bool = False
 
     def open_balance_cents(self) -> int:
         return sum(item.gross_cents for item in self.open_items)

@@ -8,11 +8,23 @@ to reach it.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
 
+from chalicelib.domain.account import (
+    PASSWORD_CHANGED,
+    SIGN_IN,
+    SIGN_IN_FAILED,
+    ActivityEntry,
+    MfaChallenge,
+    MfaRequired,
+)
 from chalicelib.domain.errors import (
     InvalidCodeError,
     InvalidCredentialsError,
@@ -21,6 +33,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.passwords import check_password
 from chalicelib.domain.stores import normalize_email
+from chalicelib.services.activity import ActivityLog
 from chalicelib.services.ports import (
     MembershipRepository,
     Principal,
@@ -57,14 +70,38 @@ def limit_keys(
     ]
 
 
+class SignInDirectory(UserDirectory, Protocol):
+    def login_mfa(self, session: str, code: str) -> Tokens:
+        """Second sign-in step; InvalidCredentialsError for a wrong or used code."""
+
+    def change_password(self, access_token: str, current: str, new: str) -> None:
+        """InvalidCredentialsError if `current` is wrong."""
+
+
+class EmailOwners(Protocol):
+    def store_of_email(self, email: str) -> str | None: ...
+
+
+def session_email(session: str) -> str | None:
+    """The sign-in name inside an MFA session (see adapters.cognito), if readable."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(session + "=" * (-len(session) % 4)))
+    except (ValueError, TypeError):
+        return None
+    email = data.get("u") if isinstance(data, dict) else None
+    return email if isinstance(email, str) and len(email) <= 254 else None
+
+
 @dataclasses.dataclass(frozen=True)
 class AuthService:
-    users: UserDirectory
+    users: SignInDirectory
     verifier: TokenVerifier
     memberships: MembershipRepository
     limiter: RateLimiter
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    activity: ActivityLog | None = None
+    accounts: EmailOwners | None = None
 
     def _guarded(self, action: str, email: str, client_ip: str) -> list[tuple[str, int]]:
         keys = limit_keys(
@@ -81,13 +118,75 @@ class AuthService:
         """For other guessable steps (MFA codes): raise if limited; pass the keys to failed()."""
         return self._guarded(action, email, client_ip)
 
-    def login(self, email: str, password: str, client_ip: str) -> Tokens:
+    def login(self, email: str, password: str, client_ip: str) -> Tokens | MfaChallenge:
+        """Tokens, or with MFA on a challenge whose session login_mfa continues."""
         keys = self._guarded("login", email, client_ip)
+        address = normalize_email(email)
         try:
-            return self.users.login(normalize_email(email), password)
+            tokens = self.users.login(address, password)
+        except MfaRequired as step:
+            return MfaChallenge(step.session)
+        except InvalidCredentialsError:
+            self.failed(keys)
+            self._record(
+                address, SIGN_IN_FAILED, "Fehlgeschlagener Anmeldeversuch (falsches Passwort)."
+            )
+            raise
+        self._record(address, SIGN_IN, "Anmeldung im Kundenportal.")
+        return tokens
+
+    def login_mfa(self, session: str, code: str, client_ip: str) -> Tokens:
+        """The second step with a one-time code; limited per client like the password."""
+        address = session_email(session)
+        keys = self._guarded("login-mfa", address or "", client_ip)
+        try:
+            tokens = self.users.login_mfa(session, code)
+        except InvalidCredentialsError:
+            self.failed(keys)
+            if address:
+                self._record(
+                    address,
+                    SIGN_IN_FAILED,
+                    "Fehlgeschlagener Anmeldeversuch (falscher Einmalcode).",
+                )
+            raise
+        if address:
+            self._record(address, SIGN_IN, "Anmeldung im Kundenportal mit Einmalcode.")
+        return tokens
+
+    def change_password(self, principal: Principal, current: str, new: str, client_ip: str) -> None:
+        """Needs the current password; then every session ends, as with logout."""
+        check_password(new)
+        keys = [(f"change-password:{principal.user_sub}", PAIR_FAILURE_LIMIT)]
+        if self.limiter.blocked(keys, WINDOW_S):
+            raise RateLimitedError()
+        try:
+            self.users.change_password(principal.access_token, current, new)
         except InvalidCredentialsError:
             self.failed(keys)
             raise
+        if self.activity is not None:
+            self.activity.append(
+                ActivityEntry(
+                    principal.store_id,
+                    self._now(),
+                    PASSWORD_CHANGED,
+                    "Passwort geändert; alle Sitzungen wurden beendet.",
+                )
+            )
+        self.logout(principal)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _record(self, email: str, kind: str, summary: str) -> None:
+        """Sign-ins (and failed ones) of an account, right after the attempt; unknown
+        addresses leave no trace."""
+        if self.activity is None or self.accounts is None:
+            return
+        store_id = self.accounts.store_of_email(email)
+        if store_id is not None:
+            self.activity.append(ActivityEntry(store_id, self._now(), kind, summary))
 
     def refresh(self, refresh_token: str) -> Tokens:
         return self.users.refresh(refresh_token)

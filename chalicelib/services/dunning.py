@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import date, datetime, timedelta
 
+from chalicelib.domain.dunning import lock_warning
 from chalicelib.domain.events import StoreAccessChanged
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
 from chalicelib.domain.payments import PaymentKind
@@ -82,8 +83,7 @@ class DunningService:
                 due.append(item)
             elif today > item.due_date and item.reminded == 0:
                 # Reminders go exactly where the invoice mails go.
-                for address in emails.recipients(store):
-                    self.mailer.send(emails.reminder_mail(address, invoice, self._link(invoice)))
+                self._remind(store, invoice, today)
                 self.stores.update_open_item(store.id, dataclasses.replace(item, reminded=1))
                 reminded += 1
         if requests:
@@ -97,6 +97,16 @@ class DunningService:
         # Settling an unfinished payment may have paid invoices: decide on the fresh record.
         blocked = self._set_access(self.stores.get(store.id) or store, today)
         return DunningResult(retried, reminded, blocked)
+
+    def _remind(self, store: Store, invoice: Invoice, today: date) -> None:
+        """Reminders go exactly where the invoice mails go, and say when the till will be
+        locked unless paid (the same rule that locks it)."""
+        warning = lock_warning(store.open_items, today, self.grace_days)
+        for address in emails.recipients(store):
+            mail = emails.reminder_mail(address, invoice, self._link(invoice))
+            if warning is not None:
+                mail = emails.with_lock_warning(mail, *warning)
+            self.mailer.send(mail)
 
     def _unfinished_payment(self, invoice: Invoice, item: OpenItem) -> ChargeRequest | None:
         """Settles what was left unfinished: an automatic charge whose worker died goes

@@ -328,3 +328,53 @@ def correction_mail(
         text=text,
         attachments=tuple(attachments),
     )
+
+
+# --- the owner's account --------------------------------------------------------------
+
+
+def email_change_code_mail(to: str, code: str) -> Mail:
+    text = (
+        "Hallo,\n\n"
+        "du möchtest diese Adresse als neue E-Mail-Adresse für das SIDES Kundenportal "
+        "verwenden (Anmeldung und Rechnungen).\n\n"
+        f"Dein Code lautet: {code}\n\n"
+        "Gib ihn im Portal unter „Konto“ ein; er gilt 30 Minuten. Wenn du das nicht warst, "
+        "ignoriere diese E-Mail einfach.\n\n"
+        "Viele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(to=to, subject="Dein Code für die neue E-Mail-Adresse", text=text)
+
+
+def email_changed_notice_mail(to: str, new_email: str) -> Mail:
+    text = (
+        "Hallo,\n\n"
+        f"die E-Mail-Adresse deines SIDES Kundenportals ist jetzt {new_email}. Du meldest "
+        "dich ab sofort damit an, und Rechnungen gehen dorthin.\n\n"
+        "Wenn du das nicht warst, melde dich bitte sofort beim SIDES Support.\n\n"
+        "Viele Grüße\ndein SIDES Team\n"
+    )
+    return Mail(to=to, subject="Deine E-Mail-Adresse wurde geändert", text=text)
+
+
+def lock_warning_sentence(day: Any, amount_cents: int) -> str:
+    from chalicelib.domain.money import format_eur
+
+    return (
+        f"Deine Kasse wird am {_date(day)} gesperrt, wenn {format_eur(amount_cents)} "
+        "bis dahin nicht bezahlt sind."
+    )
+
+
+def with_lock_warning(mail: Mail, day: Any, amount_cents: int) -> Mail:
+    """A reminder that also says when the till will be locked unless paid."""
+    import dataclasses
+
+    sentence = lock_warning_sentence(day, amount_cents)
+    marker = "\n\nFalls du schon bezahlt hast"
+    text = mail.text
+    if marker in text:
+        text = text.replace(marker, f"\n\n{sentence}{marker}", 1)
+    else:
+        text = f"{text}\n{sentence}\n"
+    return dataclasses.replace(mail, text=text)

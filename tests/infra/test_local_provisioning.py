@@ -343,6 +343,11 @@ def test_user_pool_matches_template(
     assert pool["Name"] == wanted.pop("UserPoolName")
     schema = _by_name(wanted.pop("Schema"), "Name")
     assert _contains(_by_name(pool["SchemaAttributes"], "Name"), schema)
+    # EnabledMfas (CloudFormation) is the pool's MFA configuration in the API
+    if wanted.pop("EnabledMfas", None) == ["SOFTWARE_TOKEN_MFA"]:
+        mfa = aws.cognito.get_user_pool_mfa_config(UserPoolId=stack["user_pool_id"])
+        assert mfa["SoftwareTokenMfaConfiguration"] == {"Enabled": True}
+        assert mfa["MfaConfiguration"] == wanted["MfaConfiguration"]
     for key, value in wanted.items():
         assert _contains(pool.get(key), value), key
 
