@@ -103,7 +103,7 @@ class DocumentExport:
     def entries(self, store_id: str, year: int) -> list[_Entry]:
         entries: list[_Entry] = []
         for invoice in self._invoices(store_id):
-            if invoice.issue_date.year == year and invoice.ready:
+            if invoice.issue_date.year == year and getattr(invoice, "ready", True):
                 files = [
                     (f"Rechnungen/{invoice.pdf_filename}", self.files.get_pdf(pdf_key(invoice)))
                 ]
