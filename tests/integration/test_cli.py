@@ -306,9 +306,12 @@ def test_an_issued_invoice_reaches_a_store_that_was_never_invited(operator, stor
     assert code == 0
     (mail,) = _mails_to(operator, email)
     assert mail["subject"] == f"Deine Rechnung {issued['number']}"
-    (attachment,) = mail["attachments"]
+    attachment, e_invoice = mail["attachments"]
     assert attachment["filename"] == f"Rechnung-{issued['number']}.pdf"
     assert attachment["content_type"] == "application/pdf" and attachment["size"] > 1000
+    # and its XRechnung (docs/adr/0005-e-invoices.md)
+    assert e_invoice["filename"] == f"Rechnung-{issued['number']}.xml"
+    assert e_invoice["content_type"] == "application/xml" and e_invoice["size"] > 1000
 
     code, listed, _ = operator("invoices", "list", "--store", store_id)
     assert code == 0 and [i["id"] for i in listed["invoices"]] == [issued["invoice_id"]]
