@@ -154,10 +154,27 @@ _BUCKET = (
     "ObjectLockEnabled",
     "ObjectLockConfiguration",
     "VersioningConfiguration",
+    "LifecycleConfiguration",
     "BucketEncryption",
     "PublicAccessBlockConfiguration",
     "OwnershipControls",
 )
+
+
+def _lifecycle(config: Mapping[str, Any]) -> Any:
+    """CloudFormation's lifecycle rules in the API's shape (the keys this template uses)."""
+    rules = []
+    for rule in config["Rules"]:
+        api: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"]}
+        api["Filter"] = {"Prefix": rule.get("Prefix", "")}
+        if "ExpirationInDays" in rule:
+            api["Expiration"] = {"Days": rule["ExpirationInDays"]}
+        if "NoncurrentVersionExpiration" in rule:
+            api["NoncurrentVersionExpiration"] = {
+                "NoncurrentDays": rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+            }
+        rules.append(api)
+    return {"Rules": rules}
 
 
 def _bucket(clients: _Clients, logical_id: str, props: Properties, names: Names) -> None:
@@ -176,6 +193,10 @@ def _bucket(clients: _Clients, logical_id: str, props: Properties, names: Names)
     if "ObjectLockConfiguration" in props:
         s3.put_object_lock_configuration(
             Bucket=name, ObjectLockConfiguration=props["ObjectLockConfiguration"]
+        )
+    if "LifecycleConfiguration" in props:
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=name, LifecycleConfiguration=_lifecycle(props["LifecycleConfiguration"])
         )
     if "BucketEncryption" in props:
         s3.put_bucket_encryption(

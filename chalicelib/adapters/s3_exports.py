@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 ZIP = "application/zip"
@@ -14,8 +15,16 @@ class S3ExportStore:
         self._bucket = bucket
 
     def put_export(self, key: str, body: bytes) -> None:
+        # The bucket locks every object for 8 years by default; a copy made on request is
+        # locked for a day only, and the bucket's lifecycle removes it after two.
         self._client.put_object(
-            Bucket=self._bucket, Key=key, Body=body, ContentType=ZIP, ServerSideEncryption="AES256"
+            Bucket=self._bucket,
+            Key=key,
+            Body=body,
+            ContentType=ZIP,
+            ServerSideEncryption="AES256",
+            ObjectLockMode="COMPLIANCE",
+            ObjectLockRetainUntilDate=datetime.now(UTC) + timedelta(days=1),
         )
 
     def presigned_download(self, key: str, filename: str, expires_in: int) -> str:

@@ -323,7 +323,8 @@ def test_only_the_billing_run_writes_invoice_pdfs_and_only_the_api_reads_them() 
     assert {f: a for f, a in access.items() if a} == {
         "APIHandler": [
             ({"s3:GetObject"}, [pdfs, documents, exports]),
-            ({"s3:PutObject"}, [exports]),
+            # the year's ZIP for the accountant, locked for a day only (not 8 years)
+            ({"s3:PutObject", "s3:PutObjectRetention"}, [exports]),
         ],
         "MonthlyBillingFunction": [({"s3:PutObject", "s3:PutObjectRetention"}, [pdfs])],
         # receipts, each locked until the end of its own retention period

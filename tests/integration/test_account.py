@@ -8,7 +8,9 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 import zipfile
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -393,5 +395,12 @@ def test_the_years_zip_holds_every_document_and_a_datev_file(api, container):
     stapel = archive.read(f"EXTF_Buchungsstapel_SIDES_{year}.csv").decode("cp1252")
     assert stapel.startswith('"EXTF";700;21;"Buchungsstapel";13;')
     assert len(stapel.splitlines()) == 2 + 2
+    # the copy is locked for a day, not the bucket's 8 years of the documents themselves
+    key = urllib.parse.urlparse(link["url"]).path.split("/", 2)[2]
+    head = container.documents._client.head_object(
+        Bucket=container.settings.invoice_bucket, Key=key
+    )
+    assert key.startswith(f"exports/{store_id}/")
+    assert head["ObjectLockRetainUntilDate"] - datetime.now(UTC) <= timedelta(days=1)
     bad = get(api, "/api/exports/documents?year=20x6", token)
     assert bad.status_code == 400 and body(bad)["error"]["code"] == "invalid_request"
