@@ -153,6 +153,13 @@ def test_tab_closed_during_3ds_then_continued(
     with page.expect_download(timeout=WAIT_MS) as download_info:
         receipt.get_by_test_id("doc-download").click()
     assert Path(download_info.value.path()).read_bytes().startswith(b"%PDF")
+    # The invoice's e-invoice (XRechnung) next to its PDF; a receipt has none.
+    expect(receipt.get_by_test_id("doc-xml")).to_have_count(0)
+    own = page.get_by_test_id("document").and_(page.locator('[data-kind="invoice"]'))
+    with page.expect_download(timeout=WAIT_MS) as download_info:
+        own.get_by_test_id("doc-xml").click()
+    assert download_info.value.suggested_filename.endswith(".xml")
+    assert b"CrossIndustryInvoice" in Path(download_info.value.path()).read_bytes()
 
     # The other one: left waiting, then cancelled on return; the invoice is open again.
     open_invoice(page, second["number"])

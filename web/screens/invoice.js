@@ -47,14 +47,20 @@ function documentsCard(ctx, inv) {
   const items = docs.map((d) => {
     const label = DOC_KIND[d.kind] || 'Dokument';
     // The invoice itself through its own route (always there); corrections and receipts by id.
-    const path = d.kind === 'invoice' || !d.id ? `/invoices/${enc(inv.id)}/pdf` : `/documents/${enc(d.id)}/pdf`;
+    const base = d.kind === 'invoice' || !d.id ? `/invoices/${enc(inv.id)}` : `/documents/${enc(d.id)}`;
+    const name = `${label} ${d.number || ''}`.trim();
     return h('li', { class: 'doc', 'data-testid': 'document', 'data-kind': d.kind },
       h('div', { class: 'doc-main' },
         h('strong', null, label, ' ', h('span', { class: 'nowrap' }, d.number || '')),
         h('span', { class: 'hint' }, fmtDate(d.issue_date),
           d.gross_cents != null ? ` · ${money(d.gross_cents, d.currency || inv.currency)}` : '',
           d.refers_to && d.refers_to.number ? ` · zu Rechnung ${d.refers_to.number}` : '')),
-      downloadButton(ctx, err, 'doc-download', 'PDF', path, `${label}-${d.number}.pdf`, 'secondary', `${label} ${d.number || ''} als PDF herunterladen`.trim()));
+      h('span', { class: 'doc-side' },
+        downloadButton(ctx, err, 'doc-download', 'PDF', `${base}/pdf`, `${label}-${d.number}.pdf`, 'secondary', `${name} als PDF herunterladen`),
+        // The e-invoice (XRechnung) of an invoice, cancellation or credit note; a receipt has none.
+        d.kind === 'receipt' ? null
+          : downloadButton(ctx, err, 'doc-xml', 'XML', `${base}/xml`, `${label}-${d.number}.xml`, 'secondary',
+            `${name} als XML herunterladen (E-Rechnung)`, 'E-Rechnung wird vorbereitet …')));
   });
   return h('section', { class: 'card', 'aria-labelledby': 'docs-h', 'data-testid': 'documents' },
     h('h2', { id: 'docs-h' }, 'Dokumente'),
