@@ -32,6 +32,7 @@ from chalicelib.services.ports import (
     EventPublisher,
     InvitationRepository,
     InvoiceRepository,
+    IssueQueue,
     Mailer,
     MembershipRepository,
     Metrics,
@@ -267,6 +268,14 @@ class Container:
         return SqsChargeQueue(client, url)
 
     @cached
+    def issue_queue(self) -> IssueQueue:
+        from chalicelib.adapters.sqs_issue_queue import SqsIssueQueue
+
+        client = self._client("sqs")
+        url = client.get_queue_url(QueueName=f"{self.settings.prefix}-issue-store")["QueueUrl"]
+        return SqsIssueQueue(client, url)
+
+    @cached
     def cursors(self) -> CursorCodec:
         return CursorCodec(self.secrets.get(self.settings.cursor_secret_name).encode("utf-8"))
 
@@ -401,9 +410,9 @@ class Container:
     @cached
     def render_correction(self) -> CorrectionRenderer:
         # Only the operator side renders corrections; the API never gets here.
-        from chalicelib.adapters.correction_pdf import render_correction_pdf
+        from chalicelib.adapters.einvoice import render_correction_einvoice
 
-        return render_correction_pdf
+        return render_correction_einvoice
 
     @cached
     def corrections(self) -> CorrectionService:
@@ -458,9 +467,8 @@ class Container:
     def billing(self) -> BillingService:
         return BillingService(
             stores=self.stores,
-            invoices=self.invoices,
             issuer=self.invoice_issuer,
-            queue=self.charge_queue,
+            queue=self.issue_queue,
             clock=self.clock,
         )
 

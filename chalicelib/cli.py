@@ -338,19 +338,20 @@ def invoices_credit(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def billing_run(args: argparse.Namespace) -> dict[str, Any]:
-    from chalicelib.services.billing import licence_payment_id
+    from chalicelib.services.billing import licence_invoice_id, licence_payment_id
 
     _connect()
     container = _container()
     container.invoice_issuer.supplier.require_valid()
     result = container.billing.run(args.period)
-    # The charges run behind the charge queue (the pump locally, Lambda in AWS); report
-    # them once the queue has drained.
+    # Each queued store is issued and charged behind the issue queue (the pump locally,
+    # Lambda in AWS); report them once the queue has drained.
     if not args.no_wait:
         _wait_for_queue(container, args.wait_seconds)
-    charged = failed = 0
-    for invoice_id in result.invoice_ids:
-        store_id = invoice_id[len("lic_") : invoice_id.rindex("_")]
+    invoiced = charged = failed = 0
+    for store_id in result.store_ids:
+        if container.invoices.get(licence_invoice_id(store_id, args.period)) is not None:
+            invoiced += 1
         payment = container.ledger.get(licence_payment_id(store_id, args.period, 1))
         if payment is not None and payment.status == "succeeded":
             charged += 1
@@ -358,10 +359,11 @@ def billing_run(args: argparse.Namespace) -> dict[str, Any]:
             failed += 1
     return {
         "period": result.period,
-        "invoiced": result.invoiced,
+        "queued": result.queued,
+        "invoiced": invoiced,
         "charged": charged,
         "failed": failed,
-        "skipped": result.skipped,
+        "skipped": result.queued - invoiced,
     }
 
 
@@ -370,7 +372,7 @@ def _wait_for_queue(container: Any, seconds: float) -> None:
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if container.charge_queue.in_flight() == 0:
+        if container.issue_queue.in_flight() == 0 and container.charge_queue.in_flight() == 0:
             return
         time.sleep(0.5)
     print("Hinweis: Abbuchungen laufen noch; die Zahlen sind unvollständig.", file=sys.stderr)

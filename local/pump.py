@@ -16,6 +16,7 @@ log = logging.getLogger("portal.pump")
 ROUTES = {
     "payment-events": "functions.payment_events.handler:handler",
     "charge-store": "functions.charge_store.handler:handler",
+    "issue-store": "functions.issue_store.handler:handler",
 }
 
 

@@ -41,11 +41,18 @@ from chalicelib.domain.errors import (
     InvalidSignatureError,
     InvoiceNotPayableError,
     ServiceUnavailableError,
+    StoreNotFoundError,
     UnauthorizedError,
 )
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.invitations import Invitation, InvitationStatus
-from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus, list_group
+from chalicelib.domain.invoices import (
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    format_number,
+    list_group,
+)
 from chalicelib.domain.passwords import check_password
 from chalicelib.domain.payments import (
     OPEN_STATUSES,
@@ -61,6 +68,7 @@ from chalicelib.services.ports import (
     ChargeRequest,
     CorrectionEffect,
     InvoicePage,
+    IssueRequest,
     Mail,
     Member,
     PaymentRequest,
@@ -509,9 +517,61 @@ class FakeInvoices:
         self.counters: dict[int, int] = {}
         self.numbered: list[tuple[Invoice, int]] = []
         self.moves: list[tuple[str, InvoiceStatus, InvoiceStatus, datetime]] = []
+        self.render_leases: dict[str, datetime] = {}
+        self.faults = Faults()
 
     def get(self, invoice_id: str) -> Invoice | None:
         return self.invoices.get(invoice_id)
+
+    def issue(self, invoice: Invoice, render_until: datetime) -> tuple[Invoice, bool]:
+        """Like the adapter: number, invoice (not ready, leased for rendering) and open item
+        at once; an invoice with this id comes back as it is."""
+        with self._lock:
+            self.faults.check("issue", "before")
+            existing = self.invoices.get(invoice.id)
+            if existing is not None:
+                return existing, False
+            if invoice.store_id not in self.stores.stores:
+                raise StoreNotFoundError()
+            year = invoice.issue_date.year
+            sequence = self.counters.get(year, 0) + 1
+            numbered = dataclasses.replace(
+                invoice, number=format_number(year, sequence), ready=False
+            )
+            self.counters[year] = sequence
+            self.invoices[invoice.id] = numbered
+            self.stores._put_open_item(numbered)
+            self.numbered.append((numbered, sequence))
+            self.render_leases[invoice.id] = render_until
+            self.faults.check("issue", "after")
+            return numbered, True
+
+    def claim_render(self, invoice_id: str, now: datetime, until: datetime) -> bool:
+        with self._lock:
+            self.faults.check("claim_render", "before")
+            invoice = self.invoices.get(invoice_id)
+            lease = self.render_leases.get(invoice_id)
+            if invoice is None or invoice.ready or (lease is not None and lease >= now):
+                return False
+            self.render_leases[invoice_id] = until
+            return True
+
+    def mark_ready(self, invoice: Invoice) -> Invoice:
+        with self._lock:
+            self.faults.check("mark_ready", "before")
+            stored = self.invoices.get(invoice.id)
+            if stored is None or stored.number != invoice.number:
+                raise ConflictError()
+            ready = dataclasses.replace(stored, ready=True)
+            self.invoices[invoice.id] = ready
+            self.render_leases.pop(invoice.id, None)
+            self.faults.check("mark_ready", "after")
+            return ready
+
+    def expire_leases(self) -> None:
+        """Time passes: every render lease of a crashed issuer has run out."""
+        with self._lock:
+            self.render_leases.clear()
 
     def next_number(self, year: int) -> int:
         return self.counters.get(year, 0) + 1
@@ -539,6 +599,7 @@ class FakeInvoices:
             invoice
             for invoice in self.invoices.values()
             if invoice.store_id == store_id
+            and invoice.ready  # the adapter's list indexes hold only ready invoices
             and (group is None or list_group(invoice.status) == group)
         ]
         mine.sort(key=lambda invoice: (_list_key(invoice), invoice.id), reverse=True)
@@ -1169,6 +1230,54 @@ class FakePublisher:
 
     def of_type(self, detail_type: str) -> list[dict[str, Any]]:
         return [detail for kind, detail in self.published if kind == detail_type]
+
+
+class FakeIssueQueue:
+    """IssueQueue: like FakeChargeQueue (batches of ten, take()/done() to deliver). With
+    `deliver` set, each request is handed to it as soon as it is sent (the worker that
+    never lags); make_container sets it to issue the invoice and put its charge on the
+    charge queue, so tests drive the charges as before."""
+
+    def __init__(self) -> None:
+        self.deliver: Callable[[IssueRequest], Any] | None = None
+        self.sent: list[IssueRequest] = []
+        self.waiting: list[IssueRequest] = []
+        self.in_progress = 0
+        self.faults = Faults(ServiceUnavailableError)
+
+    def enqueue(self, requests: Sequence[IssueRequest]) -> None:
+        for start in range(0, len(requests), 10):
+            self.faults.check("enqueue", "before")
+            chunk = list(requests[start : start + 10])
+            self.sent.extend(chunk)
+            self.waiting.extend(chunk)
+            self.faults.check("enqueue", "after")
+        if self.deliver is not None:
+            self.drain(self.deliver)
+
+    def drain(self, handler: Callable[[IssueRequest], Any], limit: int = 100_000) -> None:
+        while self.waiting and limit > 0:
+            limit -= 1
+            request = self.take(0)
+            try:
+                handler(request)
+            except BaseException:
+                self.done(request, delete=False)
+                raise
+            self.done(request)
+
+    def in_flight(self) -> int:
+        return len(self.waiting) + self.in_progress
+
+    def take(self, index: int = 0) -> IssueRequest:
+        request = self.waiting.pop(index)
+        self.in_progress += 1
+        return request
+
+    def done(self, request: IssueRequest, delete: bool = True) -> None:
+        self.in_progress -= 1
+        if not delete:
+            self.waiting.append(request)
 
 
 class FakeChargeQueue:
@@ -2009,12 +2118,13 @@ def make_container(*, settings: Settings | None = None, **overrides: Any) -> Con
         "render_receipt": lambda document, payment, invoices, store, supplier: (
             b"%PDF-fake " + document.number.encode()
         ),
-        "render_correction": lambda document, invoice, store, supplier: (
-            b"%PDF-fake " + document.number.encode()
+        "render_correction": lambda document, invoice, store, supplier: EInvoiceFiles(
+            b"%PDF-fake " + document.number.encode(), b"<xml>" + document.number.encode()
         ),
         "processed_events": FakeProcessedEvents(),
         "publisher": FakePublisher(),
         "charge_queue": FakeChargeQueue(),
+        "issue_queue": FakeIssueQueue(),
         "cards": FakeCards(),
         "paypal": FakePayPal(),
         "support_requests": FakeSupport(),
@@ -2032,4 +2142,19 @@ def make_container(*, settings: Settings | None = None, **overrides: Any) -> Con
         "cursors": CursorCodec(b"k" * 32),
     }
     fakes.update(overrides)
-    return Container(settings or make_settings(), **fakes)
+    container = Container(settings or make_settings(), **fakes)
+    issue_queue = container.__dict__.get("issue_queue")
+    if isinstance(issue_queue, FakeIssueQueue) and "issue_queue" not in overrides:
+        issue_queue.deliver = issue_then_queue_charge(container)
+    return container
+
+
+def issue_then_queue_charge(container: Container) -> Callable[[IssueRequest], Any]:
+    """The issue worker for tests that drive charges through the charge queue themselves:
+    issues the store's invoice and queues its charge instead of charging at once."""
+
+    def deliver(request: IssueRequest) -> Any:
+        queue = container.charge_queue
+        return container.billing.bill_store(request, lambda charge: queue.enqueue([charge]))
+
+    return deliver

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
+import threading
+import time
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo_models import (
@@ -17,8 +21,14 @@ from chalicelib.adapters.dynamo_models import (
     connection,
 )
 from chalicelib.domain.documents import DocumentKind, DocumentSummary
-from chalicelib.domain.errors import ConflictError
-from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus, list_group
+from chalicelib.domain.errors import ConflictError, StoreNotFoundError
+from chalicelib.domain.invoices import (
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    format_number,
+    list_group,
+)
 from chalicelib.domain.payments import Payment, PaymentStatus
 from chalicelib.services.ports import InvoicePage
 
@@ -59,6 +69,8 @@ def _to_invoice(record: InvoiceRecord) -> Invoice:
         paid_by=record.paid_by,
         credited_cents=int(record.credited_cents or 0),
         credit_refunded_cents=int(record.credit_refunded_cents or 0),
+        # absent: written before files were rendered after the commit, so stored already
+        ready=record.ready is not False,
     )
 
 
@@ -128,7 +140,9 @@ def _to_record(invoice: Invoice) -> InvoiceRecord:
         currency=invoice.currency,
         status=invoice.status.value,
         store_status=f"{invoice.store_id}#{list_group(invoice.status)}",
-        list_key=_list_key(invoice),
+        # Listed (both list indexes are sparse on list_key) only once its files exist.
+        list_key=_list_key(invoice) if invoice.ready else None,
+        ready=invoice.ready,
         created_at=now,
         updated_at=now,
     )
@@ -138,8 +152,52 @@ def _open_item(invoice: Invoice) -> dict[str, Any]:
     return {"gross_cents": invoice.totals.gross_cents, "due_date": invoice.due_date.isoformat()}
 
 
+# What the invoice list shows (presenters.invoice_summary): never the payment log or the
+# documents map, which only the detail needs.
+LIST_ATTRIBUTES = (
+    "invoice_id",
+    "store_id",
+    "number",
+    "issue_date",
+    "due_date",
+    "period",
+    "description",
+    "lines",
+    "currency",
+    "status",
+    "store_status",
+    "list_key",
+    "paid_at",
+    "credited_cents",
+    "created_at",
+)
+# How often issue() tries again after another issuer took the number it tried; each try is
+# one transaction (the failed one names the counter's current value), so this is a bound
+# for a pathological pile-up, not a budget a normal run comes near.
+ISSUE_ATTEMPTS = 200
+
+
+def _reason_codes(exc: TransactWriteError) -> list[str]:
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return [(getattr(reason, "code", None) or "") if reason else "" for reason in reasons]
+
+
+def _reason_item(exc: TransactWriteError, index: int) -> dict[str, Any] | None:
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    if index < len(reasons) and reasons[index] is not None:
+        item: dict[str, Any] | None = getattr(reasons[index], "raw_item", None)
+        return item
+    return None
+
+
 class DynamoInvoiceRepository:
     """InvoiceRepository on DynamoDB."""
+
+    def __init__(self) -> None:
+        # The last counter value this container saw per year: the first guess of the next
+        # issue, so a warm worker takes its number in one transaction and no read.
+        self._last_seen: dict[int, int] = {}
+        self._lock = threading.Lock()
 
     def get(self, invoice_id: str) -> Invoice | None:
         try:
@@ -155,6 +213,14 @@ class DynamoInvoiceRepository:
         return int(counter.value) + 1
 
     def add_numbered(self, invoice: Invoice, sequence: int) -> None:
+        try:
+            self._commit(invoice, sequence, None)
+        except TransactWriteError as exc:
+            raise ConflictError() from exc
+
+    def _commit(self, invoice: Invoice, sequence: int, render_until: datetime | None) -> None:
+        """Counter, invoice and open item: the whole critical section, one round trip. A
+        failed condition hands back the item as it is (ALL_OLD), so no read is needed."""
         year = invoice.issue_date.year
         counter = CounterRecord(counter_id=_counter_id(year), value=sequence)
         counter_condition = (
@@ -162,19 +228,86 @@ class DynamoInvoiceRepository:
             if sequence == 1
             else CounterRecord.value == sequence - 1
         )
+        record = _to_record(invoice)
+        record.render_until = render_until
+        with TransactWrite(connection=connection()) as transaction:
+            transaction.save(counter, condition=counter_condition, return_values="ALL_OLD")
+            transaction.save(
+                record,
+                condition=InvoiceRecord.invoice_id.does_not_exist(),
+                return_values="ALL_OLD",
+            )
+            transaction.update(
+                StoreRecord(store_id=invoice.store_id),
+                actions=[StoreRecord.open_items[invoice.id].set(_open_item(invoice))],
+                condition=StoreRecord.store_id.exists(),
+            )
+
+    def issue(self, invoice: Invoice, render_until: datetime) -> tuple[Invoice, bool]:
+        year = invoice.issue_date.year
+        with self._lock:
+            guess = self._last_seen.get(year)
+        sequence = guess + 1 if guess is not None else self.next_number(year)
+        for attempt in range(ISSUE_ATTEMPTS):
+            numbered = dataclasses.replace(
+                invoice, number=format_number(year, sequence), ready=False
+            )
+            try:
+                self._commit(numbered, sequence, render_until)
+            except TransactWriteError as exc:
+                codes = _reason_codes(exc)
+                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                    existing = _reason_item(exc, 1)
+                    if existing is not None:
+                        return _to_invoice(InvoiceRecord.from_raw_data(existing)), False
+                    found = self.get(invoice.id)
+                    if found is not None:
+                        return found, False
+                if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+                    raise StoreNotFoundError() from exc
+                current = _reason_item(exc, 0) if codes and codes[0] else None
+                if current is not None and "value" in current:
+                    sequence = int(current["value"]["N"]) + 1
+                elif codes and codes[0] == "ConditionalCheckFailed":
+                    sequence = 1 if sequence != 1 else self.next_number(year)
+                else:
+                    # a transaction conflict (another issuer's transaction in flight on the
+                    # counter): wait a little, then read where the counter is now
+                    time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
+                    sequence = self.next_number(year)
+                continue
+            with self._lock:
+                self._last_seen[year] = max(self._last_seen.get(year, 0), sequence)
+            return numbered, True
+        raise ConflictError()
+
+    def claim_render(self, invoice_id: str, now: datetime, until: datetime) -> bool:
         try:
-            with TransactWrite(connection=connection()) as transaction:
-                transaction.save(counter, condition=counter_condition)
-                transaction.save(
-                    _to_record(invoice), condition=InvoiceRecord.invoice_id.does_not_exist()
-                )
-                transaction.update(
-                    StoreRecord(store_id=invoice.store_id),
-                    actions=[StoreRecord.open_items[invoice.id].set(_open_item(invoice))],
-                    condition=StoreRecord.store_id.exists(),
-                )
-        except TransactWriteError as exc:
+            InvoiceRecord(invoice_id=invoice_id).update(
+                actions=[InvoiceRecord.render_until.set(until)],
+                condition=(InvoiceRecord.ready == False)  # noqa: E712 (a DynamoDB condition)
+                & (
+                    InvoiceRecord.render_until.does_not_exist() | (InvoiceRecord.render_until < now)
+                ),
+            )
+        except UpdateError:
+            return False
+        return True
+
+    def mark_ready(self, invoice: Invoice) -> Invoice:
+        ready = dataclasses.replace(invoice, ready=True)
+        try:
+            InvoiceRecord(invoice_id=invoice.id).update(
+                actions=[
+                    InvoiceRecord.ready.set(True),
+                    InvoiceRecord.list_key.set(_list_key(ready)),
+                    InvoiceRecord.render_until.remove(),
+                ],
+                condition=InvoiceRecord.number == invoice.number,
+            )
+        except UpdateError as exc:
             raise ConflictError() from exc
+        return ready
 
     def list_for_store(
         self, store_id: str, group: str | None, limit: int, start_key: dict[str, Any] | None
@@ -192,6 +325,7 @@ class DynamoInvoiceRepository:
             limit=limit + 1,
             page_size=limit + 1,
             last_evaluated_key=start_key,
+            attributes_to_get=list(LIST_ATTRIBUTES),
         )
         records = list(result)
         if len(records) <= limit:

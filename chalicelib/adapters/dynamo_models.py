@@ -14,7 +14,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.connection import Connection
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -44,7 +44,24 @@ def connection() -> Connection:
     )
 
 
-class StoreRecord(Model):
+class _Record(Model):
+    """A model whose table talks through the one shared connection: PynamoDB would build a
+    botocore session and client per model (≈ 70–100 ms each on a cold container); here
+    every table, and every transaction, shares the one client of `connection()`."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        table = super()._get_connection()
+        shared = connection()
+        if table.connection is not shared:
+            meta = table.connection.get_meta_table(table.table_name)
+            if table.table_name not in shared._tables:
+                shared.add_meta_table(meta)
+            table.connection = shared
+        return table
+
+
+class StoreRecord(_Record):
     class Meta:
         table_name = _settings.table("stores")
         region = _settings.region
@@ -70,7 +87,7 @@ class StoreRecord(Model):
     closed_at = UTCDateTimeAttribute(null=True)
 
 
-class EmailClaimRecord(Model):
+class EmailClaimRecord(_Record):
     class Meta:
         table_name = _settings.table("email_claims")
         region = _settings.region
@@ -79,7 +96,7 @@ class EmailClaimRecord(Model):
     store_id = UnicodeAttribute()
 
 
-class UserRecord(Model):
+class UserRecord(_Record):
     class Meta:
         table_name = _settings.table("users")
         region = _settings.region
@@ -91,7 +108,7 @@ class UserRecord(Model):
     signed_out_at = NumberAttribute(null=True)
 
 
-class InvitationRecord(Model):
+class InvitationRecord(_Record):
     class Meta:
         table_name = _settings.table("invitations")
         region = _settings.region
@@ -141,7 +158,7 @@ class InvoiceLineMap(MapAttribute[str, Any]):
     tax_rate_percent = UnicodeAttribute()
 
 
-class InvoiceRecord(Model):
+class InvoiceRecord(_Record):
     class Meta:
         table_name = _settings.table("invoices")
         region = _settings.region
@@ -160,7 +177,14 @@ class InvoiceRecord(Model):
     currency = UnicodeAttribute()
     status = UnicodeAttribute()
     store_status = UnicodeAttribute()
-    list_key = UnicodeAttribute()
+    # The range key of both list indexes, written once the invoice's files are stored: an
+    # invoice is listed (sparse indexes) only when the owner may see it.
+    list_key = UnicodeAttribute(null=True)
+    # False from the commit until its PDF (and XML) are stored; absent on invoices written
+    # before files were rendered after the commit (those were stored before it).
+    ready = BooleanAttribute(null=True)
+    # Until when the issuer that committed it (or took it over) renders its files.
+    render_until = UTCDateTimeAttribute(null=True)
     paid_at = UTCDateTimeAttribute(null=True)
     active_payment_id = UnicodeAttribute(null=True)
     paid_by = UnicodeAttribute(null=True)
@@ -177,7 +201,7 @@ class InvoiceRecord(Model):
     by_period = ByPeriodIndex()
 
 
-class CounterRecord(Model):
+class CounterRecord(_Record):
     class Meta:
         table_name = _settings.table("counters")
         region = _settings.region
@@ -186,7 +210,7 @@ class CounterRecord(Model):
     value = NumberAttribute()
 
 
-class SupportRequestRecord(Model):
+class SupportRequestRecord(_Record):
     class Meta:
         table_name = _settings.table("support_requests")
         region = _settings.region
@@ -199,7 +223,7 @@ class SupportRequestRecord(Model):
     created_at = UTCDateTimeAttribute()
 
 
-class RateLimitRecord(Model):
+class RateLimitRecord(_Record):
     class Meta:
         table_name = _settings.table("rate_limits")
         region = _settings.region
@@ -218,7 +242,7 @@ class ByInvoiceIndex(GlobalSecondaryIndex["PaymentRecord"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
-class PaymentRecord(Model):
+class PaymentRecord(_Record):
     class Meta:
         table_name = _settings.table("payments")
         region = _settings.region
@@ -249,7 +273,7 @@ class PaymentRecord(Model):
     by_invoice = ByInvoiceIndex()
 
 
-class DocumentRecord(Model):
+class DocumentRecord(_Record):
     class Meta:
         table_name = _settings.table("documents")
         region = _settings.region
@@ -274,7 +298,7 @@ class DocumentRecord(Model):
     refund: MapAttribute[str, Any] = MapAttribute(null=True)
 
 
-class ProcessedEventRecord(Model):
+class ProcessedEventRecord(_Record):
     class Meta:
         table_name = _settings.table("processed_events")
         region = _settings.region

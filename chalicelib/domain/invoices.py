@@ -104,6 +104,8 @@ class Invoice:
     paid_by: str | None = None  # the payment that paid it
     credited_cents: int = 0  # gross of the credit notes issued for it
     credit_refunded_cents: int = 0  # money given back for those credit notes
+    # Its PDF (and XML) are stored: only then is it shown to the owner and mailed.
+    ready: bool = True
 
     @property
     def totals(self) -> Totals:

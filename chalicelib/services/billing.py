@@ -1,9 +1,13 @@
-"""The monthly licence run: one invoice per active store and period, then its charge queued."""
+"""The monthly licence run, fanned out: the run lists the billable stores and queues one
+message per store; the per-store worker issues that store's licence invoice (and then the
+worker charges it, functions/issue_store)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 
 from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus
@@ -11,16 +15,17 @@ from chalicelib.domain.periods import BillingPeriod
 from chalicelib.domain.stores import Store
 from chalicelib.services.invoices import InvoiceIssuer
 from chalicelib.services.ports import (
-    ChargeQueue,
     ChargeRequest,
     Clock,
-    InvoiceRepository,
+    IssueQueue,
+    IssueRequest,
     StoreRepository,
 )
 
 log = logging.getLogger("portal.billing")
 LICENCE_VAT = Decimal(19)
-ENQUEUE_CHUNK = 50
+# Requests handed to the queue at once (it sends them in SQS batches of ten).
+ENQUEUE_CHUNK = 500
 
 
 def licence_invoice_id(store_id: str, period: str) -> str:
@@ -37,58 +42,89 @@ def licence_key(store_id: str, period: str, attempt: int) -> str:
     return base if attempt == 1 else f"{base}-{attempt}"
 
 
+def billable(store: Store, cutoff: datetime) -> bool:
+    """Stores opened after the run started are billed next period; closed ones never."""
+    return not (
+        (store.created_at and store.created_at > cutoff)
+        or (store.closed_at and store.closed_at <= cutoff)
+        or store.monthly_fee_cents <= 0
+    )
+
+
+def licence_charge(invoice: Invoice) -> ChargeRequest | None:
+    """The charge that follows a licence invoice, unless it is settled. An invoice being
+    paid goes to the charge too: it finishes its own automatic payment that a crash
+    interrupted, and stays away from a payment the owner started."""
+    if invoice.status in (InvoiceStatus.PAID, InvoiceStatus.VOID) or invoice.period is None:
+        return None
+    return ChargeRequest(invoice.store_id, invoice.id, invoice.period)
+
+
 @dataclasses.dataclass(frozen=True)
 class RunResult:
     period: str
-    invoiced: int
-    skipped: int
-    invoice_ids: tuple[str, ...]
+    # the stores whose licence invoice this run queued, in the order they were listed
+    store_ids: tuple[str, ...]
+
+    @property
+    def queued(self) -> int:
+        return len(self.store_ids)
 
 
 @dataclasses.dataclass(frozen=True)
 class BillingService:
-    """Issues every active store's licence invoice once per period and queues its charge."""
+    """Queues every billable store once per run; issues one store's licence invoice once per
+    period however often (or however late) its message comes."""
 
     stores: StoreRepository
-    invoices: InvoiceRepository
     issuer: InvoiceIssuer
-    queue: ChargeQueue
+    queue: IssueQueue
     clock: Clock
 
     def run(self, period: str) -> RunResult:
-        started = self.clock.now()
-        invoiced = skipped = 0
-        invoice_ids: list[str] = []
-        pending: list[ChargeRequest] = []
+        BillingPeriod.parse(period)  # a bad period fails the run, not 100,000 messages
+        cutoff = self.clock.now()
+        store_ids: list[str] = []
+        pending: list[IssueRequest] = []
         for store in self.stores.list_all():
-            # Stores opened after the run started are billed next period; closed ones never.
-            if (
-                (store.created_at and store.created_at > started)
-                or (store.closed_at and store.closed_at <= started)
-                or store.monthly_fee_cents <= 0
-            ):
+            if not billable(store, cutoff):
                 continue
-            invoice, new = self.licence_invoice(store, period)
-            invoiced, skipped = invoiced + new, skipped + (not new)
-            invoice_ids.append(invoice.id)
-            if invoice.status == InvoiceStatus.OPEN:
-                pending.append(ChargeRequest(store.id, invoice.id, period))
+            store_ids.append(store.id)
+            pending.append(IssueRequest(store.id, period, cutoff))
             if len(pending) >= ENQUEUE_CHUNK:
                 self.queue.enqueue(pending)
                 pending = []
         if pending:
             self.queue.enqueue(pending)
-        return RunResult(period, invoiced, skipped, tuple(invoice_ids))
+        return RunResult(period, tuple(store_ids))
 
-    def licence_invoice(self, store: Store, period: str) -> tuple[Invoice, bool]:
-        invoice_id = licence_invoice_id(store.id, period)
-        existing = self.invoices.get(invoice_id)
-        if existing is not None:
-            return existing, False
+    def issue(self, request: IssueRequest) -> Invoice | None:
+        """The store's licence invoice of the period, issued once (its files stored and
+        mailed); None for a store that is gone, closed, free or newer than the run. Reads
+        the store once and hands it on: the issuer neither reads it again nor reads the
+        invoice or the counter before its transaction."""
+        store = self.stores.get(request.store_id)
+        if store is None or not billable(store, request.cutoff):
+            return None
         line = InvoiceLine(
-            f"SIDES Kassenlizenz {BillingPeriod.parse(period).label}",
+            f"SIDES Kassenlizenz {BillingPeriod.parse(request.period).label}",
             1,
             store.monthly_fee_cents,
             LICENCE_VAT,
         )
-        return self.issuer.issue(store.id, [line], period=period, invoice_id=invoice_id), True
+        return self.issuer.issue(
+            store.id,
+            [line],
+            period=request.period,
+            invoice_id=licence_invoice_id(store.id, request.period),
+            store=store,
+        )
+
+    def bill_store(
+        self, request: IssueRequest, charge: Callable[[ChargeRequest], object]
+    ) -> tuple[Invoice | None, object]:
+        """The per-store worker: issue the licence invoice, then charge it (`charge` is the
+        charge use case; a charge that is not due answers None)."""
+        invoice = self.issue(request)
+        due = licence_charge(invoice) if invoice is not None else None
+        return invoice, (charge(due) if due is not None else None)

@@ -1,5 +1,5 @@
-"""Use cases of invoices: issue (numbered, PDF archived, mailed), resend, void, list, read,
-download."""
+"""Use cases of invoices: issue (numbered and committed, then PDF archived and mailed),
+resend, list, read, download."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.domain.archive import retain_until
 from chalicelib.domain.errors import (
-    ConflictError,
     InvoiceNotFoundError,
     ServiceUnavailableError,
     StoreNotFoundError,
@@ -21,9 +20,8 @@ from chalicelib.domain.invoices import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
-    format_number,
 )
-from chalicelib.domain.stores import Store
+from chalicelib.domain.stores import OpenItem, Store
 from chalicelib.domain.supplier import Supplier
 from chalicelib.domain.validation import (
     DEFAULT_MAX_INVOICE_GROSS_CENTS,
@@ -49,17 +47,20 @@ from chalicelib.services.ports import (
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PDF_LINK_SECONDS = 300
-NUMBER_ATTEMPTS = 20
+# How long the issuer that committed an invoice has to store its files before a redelivery
+# may take over (rendering takes well under a second; a Lambda dies after its timeout).
+RENDER_LEASE = timedelta(seconds=120)
 MAX_PAGE = 100
 
 
 def pdf_key(invoice: Invoice) -> str:
-    return f"invoices/{invoice.store_id}/{invoice.id}.pdf"
+    """Keyed by the committed number: the file under a key always carries that number."""
+    return f"invoices/{invoice.store_id}/{invoice.number}.pdf"
 
 
 def xml_key(invoice: Invoice) -> str:
     """The XRechnung stored next to the invoice's PDF."""
-    return f"invoices/{invoice.store_id}/{invoice.id}.xml"
+    return f"invoices/{invoice.store_id}/{invoice.number}.xml"
 
 
 def xml_filename(invoice: Invoice) -> str:
@@ -91,12 +92,19 @@ def _describe(lines: Sequence[InvoiceLine]) -> str:
     return f"{first} und {more} weitere Position{'en' if more > 1 else ''}"
 
 
+class RenderPendingError(ServiceUnavailableError):
+    """Another worker is rendering this invoice's files right now: try again later."""
+
+
 @dataclasses.dataclass(frozen=True)
 class InvoiceIssuer:
-    """Issues invoices: renders the PDF for the number it is about to take, then commits
-    number, invoice and store balance in one transaction, so no invoice exists without
-    its PDF and no number is skipped. Every new invoice goes to the owner by e-mail, with
-    its PDF attached, whether or not they ever signed in to the portal."""
+    """Issues invoices in two steps (docs/adr/0006-issue-then-render.md): the number is
+    taken and the invoice committed with its store's open item in one small transaction
+    (no rendering, no upload inside), then its PDF (and e-invoice XML) are rendered for
+    that committed number, stored under it and the invoice marked ready. Only a ready
+    invoice is shown to the owner and mailed; a redelivery finishes one whose files are
+    missing. Every new invoice goes to the owner by e-mail, with its PDF attached, whether
+    or not they ever signed in to the portal."""
 
     invoices: InvoiceRepository
     stores: StoreRepository
@@ -120,7 +128,9 @@ class InvoiceIssuer:
         period: str | None = None,
         due_days: int = 14,
         invoice_id: str | None = None,
+        store: Store | None = None,
     ) -> Invoice:
+        """`store`: the store as the caller just read it (saves reading it again)."""
         if due_days < 0 or due_days > 365:
             raise FieldError("Zahlungsziel", f"{due_days} Tage liegt nicht zwischen 0 und 365")
         if period is not None and (error := validate_period(period)):
@@ -128,46 +138,79 @@ class InvoiceIssuer:
         check_lines(lines, self.vat_rates, self.max_gross_cents)
         # A stage whose seller data is invalid issues nothing at all.
         supplier = self.supplier.require_valid()
-        store = self.stores.get(store_id)
+        if store is None or store.id != store_id:
+            store = self.stores.get(store_id)
         if store is None:
             raise StoreNotFoundError()
         now = self.clock.now()
         today = today_in_berlin(now)
-        for _ in range(NUMBER_ATTEMPTS):
-            sequence = self.invoices.next_number(today.year)
-            invoice = Invoice(
-                id=invoice_id or "inv_" + secrets.token_hex(10),
-                store_id=store.id,
-                number=format_number(today.year, sequence),
-                issue_date=today,
-                due_date=today + timedelta(days=due_days),
-                period=period,
-                description=_describe(lines),
-                lines=tuple(lines),
-                status=InvoiceStatus.OPEN,
-                created_at=now,
-            )
-            xml: bytes | None = None
-            if self.render_einvoice is not None:
-                files = self.render_einvoice(invoice, store, supplier)
-                pdf, xml = files.pdf, files.xml
-                self.documents.put_xml(xml_key(invoice), xml, retain_until(invoice.issue_date))
-            else:
-                pdf = self.render_pdf(invoice, store, supplier)
-            self.documents.put_pdf(pdf_key(invoice), pdf, retain_until(invoice.issue_date))
-            try:
-                self.invoices.add_numbered(invoice, sequence)
-            except ConflictError:
-                existing = self.invoices.get(invoice_id) if invoice_id else None
-                if existing is not None:
-                    return existing  # someone issued this very invoice meanwhile
-                continue
+        draft = Invoice(
+            id=invoice_id or "inv_" + secrets.token_hex(10),
+            store_id=store.id,
+            number="",
+            issue_date=today,
+            due_date=today + timedelta(days=due_days),
+            period=period,
+            description=_describe(lines),
+            lines=tuple(lines),
+            status=InvoiceStatus.OPEN,
+            created_at=now,
+            ready=False,
+        )
+        invoice, new = self.invoices.issue(draft, render_until=now + RENDER_LEASE)
+        if new:
             self.metrics.count("InvoicesIssued")
-            # A licence invoice of a store with autopay is charged right after the run.
-            charged = invoice_id is not None and store.autopay and store.payment_method is not None
-            self._mail(store, invoice, pdf, charged_automatically=charged, xml=xml)
+        # A licence invoice of a store with autopay is charged right after it is issued.
+        charged = invoice_id is not None and store.autopay and store.payment_method is not None
+        return self._finish(invoice, store, supplier, leased=new, charged_automatically=charged)
+
+    def finish(
+        self, invoice: Invoice, store: Store, charged_automatically: bool = False
+    ) -> Invoice:
+        """Render, store and mail the files of a committed invoice whose files are missing
+        (its issuer died after the commit); a ready invoice comes back unchanged."""
+        if invoice.ready:
             return invoice
-        raise ConflictError()
+        return self._finish(
+            invoice,
+            store,
+            self.supplier.require_valid(),
+            leased=False,
+            charged_automatically=charged_automatically,
+        )
+
+    def _finish(
+        self,
+        invoice: Invoice,
+        store: Store,
+        supplier: Supplier,
+        leased: bool,
+        charged_automatically: bool,
+    ) -> Invoice:
+        if invoice.ready:
+            return invoice
+        if not leased:
+            # The committing issuer holds a short lease on rendering; after it ran out (that
+            # issuer died), exactly one redelivery takes it over.
+            now = self.clock.now()
+            if not self.invoices.claim_render(invoice.id, now, now + RENDER_LEASE):
+                current = self.invoices.get(invoice.id)
+                if current is not None and current.ready:
+                    return current
+                raise RenderPendingError()
+        retain = retain_until(invoice.issue_date)
+        xml: bytes | None = None
+        if self.render_einvoice is not None:
+            files = self.render_einvoice(invoice, store, supplier)
+            pdf, xml = files.pdf, files.xml
+            self.documents.put_xml(xml_key(invoice), xml, retain)
+        else:
+            pdf = self.render_pdf(invoice, store, supplier)
+        self.documents.put_pdf(pdf_key(invoice), pdf, retain)
+        ready = self.invoices.mark_ready(invoice)
+        self.metrics.count("InvoicesRendered")
+        self._mail(store, ready, pdf, charged_automatically, xml=xml)
+        return ready
 
     def resend(self, invoice_id: str) -> tuple[str, ...]:
         """Mail an issued invoice (its archived PDF) to the owner again; the addresses."""
@@ -177,6 +220,9 @@ class InvoiceIssuer:
         store = self.stores.get(invoice.store_id)
         if store is None:
             raise StoreNotFoundError()
+        if not invoice.ready:
+            self.finish(invoice, store)  # mails it once its files exist
+            return emails.recipients(store)
         xml = self.documents.get_xml(xml_key(invoice)) if self.render_einvoice else None
         return self._send(store, invoice, self.documents.get_pdf(pdf_key(invoice)), False, xml)
 
@@ -199,10 +245,12 @@ class InvoiceIssuer:
             return
         if not sent:
             return
-        current = self.stores.get(store.id)
-        items = current.open_items if current is not None else ()
-        item = next((i for i in items if i.invoice_id == invoice.id), None)
-        if item is not None and not item.mailed:
+        # The store as read before the commit has no item for a new invoice yet: the
+        # transaction wrote it exactly so (amount and due date, nothing else).
+        item = next((i for i in store.open_items if i.invoice_id == invoice.id), None)
+        if item is None:
+            item = OpenItem(invoice.id, invoice.totals.gross_cents, invoice.due_date)
+        if not item.mailed:
             self.stores.update_open_item(store.id, dataclasses.replace(item, mailed=True))
 
     def _send(
@@ -251,8 +299,9 @@ class InvoiceReader:
 
     def get(self, store_id: str, invoice_id: str) -> Invoice:
         invoice = self.invoices.get(invoice_id)
-        # Another store's invoice answers exactly like one that does not exist.
-        if invoice is None or invoice.store_id != store_id:
+        # Another store's invoice answers exactly like one that does not exist, and so does
+        # one whose files are still being stored.
+        if invoice is None or invoice.store_id != store_id or not invoice.ready:
             raise InvoiceNotFoundError()
         return invoice
 

@@ -155,6 +155,20 @@ class InvoiceRepository(Protocol):
         """Write the invoice and advance the year's counter to `sequence` in one transaction;
         raise ConflictError if another invoice took that number first."""
 
+    def issue(self, invoice: Invoice, render_until: datetime) -> tuple[Invoice, bool]:
+        """Take the next number of the invoice's year and write it, not ready (its files do
+        not exist yet) and leased to this caller for rendering until `render_until`, with
+        its store's open item, in one transaction; another issuer's number is retried with
+        the next one. If an invoice with this id exists: that one and False (nothing
+        written). StoreNotFoundError if the store does not exist."""
+
+    def claim_render(self, invoice_id: str, now: datetime, until: datetime) -> bool:
+        """Take over rendering the files of an invoice that is not ready and whose render
+        lease ran out (its issuer died); False if it is ready or still leased."""
+
+    def mark_ready(self, invoice: Invoice) -> Invoice:
+        """Its files are stored: from now on it is listed, shown and may be mailed."""
+
     def list_for_store(
         self, store_id: str, group: str | None, limit: int, start_key: dict[str, Any] | None
     ) -> InvoicePage: ...
@@ -437,6 +451,25 @@ class ChargeRequest:
     invoice_id: str
     period: str
     attempt: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class IssueRequest:
+    """One store's licence invoice of one period (a message on the issue queue); stores
+    opened after `cutoff` (the run's start) are billed next period, closed ones never."""
+
+    store_id: str
+    period: str
+    cutoff: datetime
+
+
+class IssueQueue(Protocol):
+    def enqueue(self, requests: Sequence[IssueRequest]) -> None:
+        """Send in batches; a failure raises after earlier batches were sent (safe to
+        send again: the worker skips what exists)."""
+
+    def in_flight(self) -> int:
+        """Requests still waiting or being worked on."""
 
 
 class ChargeQueue(Protocol):

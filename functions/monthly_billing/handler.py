@@ -1,4 +1,6 @@
-"""Scheduled on the 1st of each month (06:00 Europe/Berlin): bill every active store."""
+"""Scheduled on the 1st of each month (06:00 Europe/Berlin): queue every billable store's
+licence invoice (one message per store on the issue queue; functions/issue_store issues
+and charges it)."""
 
 from __future__ import annotations
 
@@ -22,8 +24,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # The schedule may pass a period (a manual re-run); otherwise bill the current month.
     period = event.get("period") or period_of(today_in_berlin(container.clock.now()))
     result = container.billing.run(str(period))
-    logger.info(
-        "monthly run done",
-        extra={"period": result.period, "invoiced": result.invoiced, "skipped": result.skipped},
-    )
-    return {"period": result.period, "invoiced": result.invoiced, "skipped": result.skipped}
+    logger.info("monthly run queued", extra={"period": result.period, "queued": result.queued})
+    return {"period": result.period, "queued": result.queued}

@@ -71,7 +71,10 @@ TABLES_BY_FUNCTION = {
         "DocumentsTable", "CountersTable",
     },
     "ChargeStoreFunction": {"StoresTable", "InvoicesTable", "PaymentsTable"},
-    "MonthlyBillingFunction": {"StoresTable", "InvoicesTable", "CountersTable"},
+    # it only lists the stores (Scan) and queues one message per store
+    "MonthlyBillingFunction": {"StoresTable"},
+    # it issues (counter, invoice, open item) and then charges one store's invoice
+    "IssueStoreFunction": {"StoresTable", "InvoicesTable", "PaymentsTable", "CountersTable"},
     "DunningFunction": {"StoresTable", "InvoicesTable"},
 }  # fmt: skip
 UNSCOPED_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # no resource-level IAM
@@ -120,12 +123,13 @@ def sqs_events(function_id: str) -> list[dict[str, Any]]:
 # --- functions ------------------------------------------------------------------------------
 
 
-def test_the_functions_are_the_api_and_the_four_handlers() -> None:
+def test_the_functions_are_the_api_and_the_five_handlers() -> None:
     assert {f["Handler"] for f in FUNCTIONS.values()} == {
         "app.app",
         "functions.payment_events.handler.handler",
         "functions.charge_store.handler.handler",
         "functions.monthly_billing.handler.handler",
+        "functions.issue_store.handler.handler",
         "functions.dunning.handler.handler",
     }
 
@@ -215,6 +219,7 @@ def test_the_work_queues_have_their_consumers() -> None:
     assert consumed == {
         "PaymentEventsQueue": "PaymentEventsFunction",
         "ChargeStoreQueue": "ChargeStoreFunction",
+        "IssueStoreQueue": "IssueStoreFunction",
     }
 
 
@@ -235,7 +240,7 @@ def test_only_the_billing_run_carries_the_pdf_library() -> None:
 
     assert {
         f for f, r in requirements.items() if "requirements-pdf.txt" in r.get("Requirements", [])
-    } == {"MonthlyBillingFunction", "PaymentEventsFunction"}  # invoices; receipts
+    } == {"IssueStoreFunction", "PaymentEventsFunction"}  # invoices; receipts
 
 
 # --- IAM ------------------------------------------------------------------------------------
@@ -326,7 +331,7 @@ def test_only_the_billing_run_writes_invoice_pdfs_and_only_the_api_reads_them() 
             # the year's ZIP for the accountant, locked for a day only (not 8 years)
             ({"s3:PutObject", "s3:PutObjectRetention"}, [exports]),
         ],
-        "MonthlyBillingFunction": [({"s3:PutObject", "s3:PutObjectRetention"}, [pdfs])],
+        "IssueStoreFunction": [({"s3:PutObject", "s3:PutObjectRetention"}, [pdfs])],
         # receipts, each locked until the end of its own retention period
         "PaymentEventsFunction": [({"s3:PutObject", "s3:PutObjectRetention"}, [documents])],
     }
@@ -381,7 +386,8 @@ def test_queue_access() -> None:
                     senders.setdefault(queue, set()).add(function_id)
 
     assert senders == {
-        "ChargeStoreQueue": {"MonthlyBillingFunction", "DunningFunction"},
+        "ChargeStoreQueue": {"DunningFunction"},
+        "IssueStoreQueue": {"MonthlyBillingFunction"},
         "MonthlyBillingDeadLetterQueue": {"MonthlyBillingFunction"},
         "DunningDeadLetterQueue": {"DunningFunction"},
     }
@@ -573,7 +579,7 @@ def test_every_dead_letter_queue_has_an_alarm() -> None:
     alarms = _alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     dead_letter_queues = [q for q, props in QUEUES.items() if props["QueueName"].endswith("-dlq")]
 
-    assert len(dead_letter_queues) == 5
+    assert len(dead_letter_queues) == 6
     for queue in dead_letter_queues:
         matching = [a for v, a in alarms if v == get_att(queue, "QueueName")]
         assert len(matching) == 1, queue

@@ -137,7 +137,7 @@ def test_outputs_name_the_local_stack(stack: StackOutputs, endpoint: str) -> Non
     assert stack["mail_from"] == "portal@sides.example"
     assert set(stack["queues"]) == {
         f"{name}{suffix}"
-        for name in ("payment-events", "charge-store", "pos-events")
+        for name in ("payment-events", "charge-store", "issue-store", "pos-events")
         for suffix in ("", "-dlq")
     } | {"monthly-billing-dlq", "dunning-dlq"}
     assert all(url.startswith(endpoint) for url in stack["queues"].values())

@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.services.billing import licence_invoice_id, licence_payment_id
 from functions.charge_store.handler import handler as charge_handler
+from functions.issue_store.handler import handler as issue_handler
 from local.outbox import read_outbox
 from local.pump import LambdaContext
 from local.seed import FixedClock
@@ -45,12 +46,23 @@ def autopay_owner(api, container, providers, number="4242424242424242", authenti
     return store_id, email, token
 
 
+def run_issues():
+    """functions/issue_store on what the run queued: each store's invoice, then its charge."""
+    messages = drain("issue-store")
+    if messages:
+        result = issue_handler(sqs_batch(messages), LambdaContext())
+        assert result["batchItemFailures"] == []
+    return messages
+
+
 def run_charges():
+    """The run's stores (issued and charged), then the charge queue (dunning's retries)."""
+    issued = run_issues()
     messages = drain("charge-store")
     if messages:
         result = charge_handler(sqs_batch(messages), LambdaContext())
         assert result["batchItemFailures"] == []
-    return messages
+    return issued + messages
 
 
 def only(container, store_ids):
@@ -60,7 +72,7 @@ def only(container, store_ids):
 
 @pytest.fixture()
 def clean_queues():
-    for name in ("charge-store", "pos-events", "payment-events"):
+    for name in ("issue-store", "charge-store", "pos-events", "payment-events"):
         drain(name)
 
 
@@ -93,7 +105,7 @@ def test_monthly_run_charges_once_and_a_second_run_does_nothing(
 ):
     store_id, email, token = autopay_owner(api, container, providers)
     first = container.billing.run(PERIOD)
-    assert licence_invoice_id(store_id, PERIOD) in first.invoice_ids
+    assert store_id in first.store_ids
     assert len(run_charges()) >= 1
     invoice = container.invoices.get(licence_invoice_id(store_id, PERIOD))
     assert invoice.status == "paid" and invoice.period == PERIOD
@@ -105,10 +117,11 @@ def test_monthly_run_charges_once_and_a_second_run_does_nothing(
         for m in read_outbox(aws_stack["AWS_ENDPOINT_URL"])
     )
     second = container.billing.run(PERIOD)
-    assert licence_invoice_id(store_id, PERIOD) in second.invoice_ids
-    assert second.invoiced == 0 and second.skipped == len(first.invoice_ids)
-    queued = drain("charge-store")
-    assert all(body_["invoice_id"] != invoice.id for body_ in queued)
+    assert store_id in second.store_ids
+    run_charges()
+    # the same invoice (number and all), paid once
+    assert container.invoices.get(invoice.id) == invoice
+    assert [p.status for p in container.ledger.list_for_invoice(invoice.id)] == ["succeeded"]
 
 
 def test_killed_run_resumes_with_one_invoice_and_one_charge(
@@ -118,7 +131,7 @@ def test_killed_run_resumes_with_one_invoice_and_one_charge(
 
     stores = [autopay_owner(api, container, providers)[0] for _ in range(3)]
 
-    class DyingQueue(type(container.charge_queue)):
+    class DyingQueue(type(container.issue_queue)):
         calls = 0
 
         def enqueue(self, requests):
@@ -127,7 +140,7 @@ def test_killed_run_resumes_with_one_invoice_and_one_charge(
 
     dying = Container(
         container.settings,
-        charge_queue=DyingQueue(container.charge_queue._client, container.charge_queue._url),
+        issue_queue=DyingQueue(container.issue_queue._client, container.issue_queue._url),
     )
     with pytest.raises(RuntimeError):
         dying.billing.run(PERIOD)
@@ -243,9 +256,14 @@ def test_manual_payment_racing_the_charge_never_charges_twice(
     api, container, providers, clean_queues
 ):
     store_id, _, token = autopay_owner(api, container, providers)
+    from chalicelib.adapters.sqs_issue_queue import decode
+
     container.billing.run(PERIOD)
+    for message in drain("issue-store"):  # issued, and the worker died before its charge
+        container.billing.issue(decode(message["_raw"]["Body"]))
     invoice_id = licence_invoice_id(store_id, PERIOD)
     started = body(post(api, f"/api/invoices/{invoice_id}/payments", {"method": "card"}, token))
+    container.billing.run(PERIOD)  # the run again (or the message redelivered)
     run_charges()  # the charge sees a payment in progress and stays away
     assert container.ledger.get(licence_payment_id(store_id, PERIOD, 1)) is None
     assert [p.id for p in container.ledger.list_for_invoice(invoice_id)] == [started["payment_id"]]
@@ -264,6 +282,7 @@ def test_store_created_after_run_start_and_closed_store_are_not_billed(
     time.sleep(0.01)
     late = owner(api, container)[0]  # … and this store opens while it runs
     dataclasses.replace(container.billing, clock=FixedClock(run_start)).run(PERIOD)
+    run_issues()
     bills = only(container, [early, closed, late])
     assert bills[early] is not None
     assert bills[closed] is None and bills[late] is None
@@ -303,10 +322,10 @@ def test_scheduled_handlers_run_the_same_services(api, container, providers, cle
 
     store_id, _, _ = autopay_owner(api, container, providers)
     result = monthly_handler({"period": "2031-07"}, LambdaContext())
-    assert result["period"] == "2031-07" and result["invoiced"] >= 1
-    assert container.invoices.get(licence_invoice_id(store_id, "2031-07")) is not None
-    assert any(
-        m["invoice_id"] == licence_invoice_id(store_id, "2031-07") for m in drain("charge-store")
-    )
+    assert result["period"] == "2031-07" and result["queued"] >= 1
+    assert container.invoices.get(licence_invoice_id(store_id, "2031-07")) is None  # queued
+    run_issues()  # the issue-store function issues it and charges it at once
+    invoice = container.invoices.get(licence_invoice_id(store_id, "2031-07"))
+    assert invoice is not None and invoice.ready and invoice.status == "paid"
     counts = dunning_handler({"today": "2031-07-02"}, LambdaContext())
     assert set(counts) == {"retried", "reminded", "blocked"}

@@ -10,13 +10,23 @@ that raises once, before or after its write took effect, followed by what the re
 does next (SQS and the event queue redeliver, the scheduler re-runs). After every step and
 once everything has been delivered (teardown) it checks the invariants of design §5: money
 kept = gross when paid, 0 otherwise; one receipt per successful payment.
+
+The monthly run only queues one message per store; the issue worker (issue, then charge)
+takes them in any order, late, twice, and several at once in parallel threads (the
+invoice number's critical section under contention), and may die between the commit of an
+invoice and the rendering of its files: every invoice number is committed gap-free and
+rendered once (again only after a crash between storing the files and marking the invoice
+ready), every stored PDF carries its committed number, and no invoice is mailed before its
+files exist.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -46,7 +56,8 @@ from chalicelib.domain.payments import (
     ProviderUpdate,
 )
 from chalicelib.domain.periods import today_in_berlin
-from chalicelib.services.billing import licence_invoice_id
+from chalicelib.services.billing import billable, licence_charge, licence_invoice_id
+from chalicelib.services.invoices import pdf_key
 from tests.fakes import (
     AUTHENTICATE,
     SUCCEED,
@@ -80,6 +91,13 @@ SAFE_FAULTS = (
     ("document_records", "mark_ready", "before"),
     ("charge_queue", "enqueue", "before"),
     ("charge_queue", "enqueue", "after"),
+    ("issue_queue", "enqueue", "before"),
+    ("issue_queue", "enqueue", "after"),
+    ("invoices", "issue", "before"),
+    ("invoices", "issue", "after"),  # committed, died before rendering
+    ("invoices", "claim_render", "before"),
+    ("invoices", "mark_ready", "before"),  # files stored, died before marking it ready
+    ("invoices", "mark_ready", "after"),
     ("processed_events", "remember", "before"),
     ("stores", "update_open_item", "before"),
     ("stores", "set_access", "before"),
@@ -127,6 +145,18 @@ class BillingMachine(RuleBasedStateMachine):
         self.alerts = _Alerts()
         for name in ("portal.settlement", "portal.payments"):
             logging.getLogger(name).addHandler(self.alerts)
+        # The machine delivers the issue queue itself (in any order, twice, in parallel).
+        self.c.issue_queue.deliver = None
+        self.renders: Counter[str] = Counter()  # invoice number -> renders of its files
+        self._render_lock = threading.Lock()
+        render = self.c.render_einvoice
+
+        def counting_render(invoice, store, supplier):
+            with self._render_lock:
+                self.renders[invoice.number] += 1
+            return render(invoice, store, supplier)
+
+        self.c.__dict__["render_einvoice"] = counting_render
 
     # setup ------------------------------------------------------------------------------
     @initialize(
@@ -174,17 +204,69 @@ class BillingMachine(RuleBasedStateMachine):
 
     @rule(period=st.sampled_from(PERIODS))
     def monthly_run(self, period: str) -> None:
-        now = self.c.clock.now()
-        not_billable = {
-            s.id
-            for s in self.c.stores.list_all()
-            if (s.closed_at and s.closed_at <= now) or (s.created_at and s.created_at > now)
-        }
-        before = set(self.c.invoices.invoices)
+        """The scheduled function: one message per billable store on the issue queue."""
         self._scheduled(lambda: self.c.billing.run(period))
-        # never billed before it existed or after it closed
-        new = {self.c.invoices.get(i).store_id for i in set(self.c.invoices.invoices) - before}
-        assert not new & not_billable, new & not_billable
+
+    def _issue(self, request):
+        """functions/issue_store's first half; checks who got an invoice."""
+        before = set(self.c.invoices.invoices)
+        invoice = self.c.billing.issue(request)
+        for invoice_id in set(self.c.invoices.invoices) - before:
+            store = self.c.stores.get(self.c.invoices.get(invoice_id).store_id)
+            # never billed before it existed or after it closed (as of the run's start)
+            assert billable(store, request.cutoff), (store, request)
+        return invoice
+
+    def _charge_after_issue(self, invoice) -> None:
+        """functions/issue_store's second half: the charge right after the invoice."""
+        due = licence_charge(invoice) if invoice is not None else None
+        if due is not None:
+            event(f"charge after issue: {self.c.charges.charge(due)}")
+
+    @precondition(lambda self: self.c.issue_queue.waiting)
+    @rule(
+        data=st.data(),
+        count=st.integers(1, 4),
+        duplicate=st.booleans(),
+        parallel=st.booleans(),
+    )
+    def deliver_issues(
+        self, data: st.DataObject, count: int, duplicate: bool, parallel: bool
+    ) -> None:
+        """issue_store: a few messages in any order; one may come twice, at the same time
+        as itself; with `parallel`, the workers issue at once in threads (Lambda's
+        concurrency), each then charging its store."""
+        queue = self.c.issue_queue
+        batch = []
+        for _ in range(min(count, len(queue.waiting))):
+            index = data.draw(st.integers(0, len(queue.waiting) - 1), label="message")
+            batch.append(queue.take(index))
+        deliveries = list(batch)
+        if duplicate:
+            deliveries.append(batch[0])  # SQS delivered it twice
+            queue.in_progress += 1
+
+        def issue(request):
+            try:
+                return request, self._issue(request), None
+            except CRASHES as exc:
+                return request, None, exc
+
+        if parallel and len(deliveries) > 1:
+            with ThreadPoolExecutor(max_workers=len(deliveries)) as pool:
+                results = list(pool.map(issue, deliveries))
+        else:
+            results = [issue(request) for request in deliveries]
+        for request, invoice, crashed in results:
+            if crashed is None:
+                try:
+                    self._charge_after_issue(invoice)
+                except CRASHES as exc:
+                    crashed = exc
+            if crashed is not None:
+                event(f"issue crashed: {type(crashed).__name__}")
+            # a crashed delivery comes back after the visibility timeout
+            queue.done(request, delete=crashed is None)
 
     @rule()
     def dunning_run(self) -> None:
@@ -301,7 +383,7 @@ class BillingMachine(RuleBasedStateMachine):
     def crash_next_call(self, data: st.DataObject) -> None:
         """The next call of one fake method raises, before or after it took effect."""
         fake, method, when = data.draw(st.sampled_from(self.faults), label="fault")
-        internal = ("ledger", "processed_events", "stores", "document_records")
+        internal = ("ledger", "processed_events", "stores", "document_records", "invoices")
         error = InjectedFault if fake in internal else None
         getattr(self.c, fake).faults.fail_next(
             method, when=when, error=error or ServiceUnavailableError
@@ -478,6 +560,32 @@ class BillingMachine(RuleBasedStateMachine):
 
     # invariants after every step ------------------------------------------------------------
     @invariant()
+    def every_render_is_of_a_committed_number_and_stored_under_it(self) -> None:
+        committed = {i.number for i in self.c.invoices.invoices.values()}
+        with self._render_lock:
+            rendered = dict(self.renders)
+        assert set(rendered) <= committed, set(rendered) - committed
+        # once per number; again only after a crash between storing and marking ready
+        stored_not_marked = self.c.invoices.faults.fired.count(("mark_ready", "before"))
+        assert all(n <= 1 + stored_not_marked for n in rendered.values()), rendered
+        for invoice in self.c.invoices.invoices.values():
+            if invoice.ready:
+                stored = self.c.documents.objects[pdf_key(invoice)]
+                assert stored == b"%PDF-fake " + invoice.number.encode(), (invoice, stored)
+
+    @invariant()
+    def no_invoice_is_shown_or_mailed_before_its_files_exist(self) -> None:
+        waiting = [i for i in self.c.invoices.invoices.values() if not i.ready]
+        for invoice in waiting:
+            assert pdf_key(invoice) not in self.c.documents.objects or (
+                ("mark_ready", "before") in self.c.invoices.faults.fired
+            ), invoice
+            invoice_mail = f"Deine Rechnung {invoice.number}"
+            assert not any(mail.subject == invoice_mail for mail in self.c.mailer.sent)
+            listed = self.c.invoice_reader.list(invoice.store_id, "all", 100, None).items
+            assert invoice.id not in {i.id for i in listed}
+
+    @invariant()
     def one_invoice_per_store_and_period(self) -> None:
         per_key = Counter((i.store_id, i.period) for i in self.c.invoices.invoices.values())
         assert all(n == 1 for n in per_key.values()), per_key
@@ -553,6 +661,8 @@ class BillingMachine(RuleBasedStateMachine):
             "processed_events",
             "stores",
             "charge_queue",
+            "issue_queue",
+            "invoices",
             "publisher",
             "cards",
             "paypal",
@@ -561,9 +671,20 @@ class BillingMachine(RuleBasedStateMachine):
             getattr(self.c, fake).faults.clear()
         for _ in range(50):
             self.c.ledger.expire_leases()  # time passes between redeliveries
+            self.c.invoices.expire_leases()
             self._pull_events()
-            if not self.outbox and not self.c.charge_queue.waiting:
+            if (
+                not self.outbox
+                and not self.c.charge_queue.waiting
+                and not self.c.issue_queue.waiting
+            ):
                 return
+            while self.c.issue_queue.waiting:
+                request = self.c.issue_queue.take(0)
+                try:
+                    self._charge_after_issue(self._issue(request))
+                finally:
+                    self.c.issue_queue.done(request)
             while self.c.charge_queue.waiting:
                 request = self.c.charge_queue.take(0)
                 try:
@@ -578,9 +699,20 @@ class BillingMachine(RuleBasedStateMachine):
         raise AssertionError("the queues never drained")
 
     def _check_settled_world(self) -> None:
+        self._check_settled_invoices()
         self._check_settled_money()
         self._check_settled_payments()
         self._check_settled_access()
+
+    def _check_settled_invoices(self) -> None:
+        """Every committed number has its files, rendered once (again only after a crash
+        between storing them and marking the invoice ready), and its mail went out."""
+        invoices = list(self.c.invoices.invoices.values())
+        stored_not_marked = self.c.invoices.faults.fired.count(("mark_ready", "before"))
+        for invoice in invoices:
+            assert invoice.ready, invoice
+            assert self.renders[invoice.number] >= 1, invoice
+        assert sum(self.renders.values()) <= len(invoices) + stored_not_marked, self.renders
 
     def _check_settled_money(self) -> None:
         money = self._money_by_payment()

@@ -7,23 +7,21 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from chalicelib.domain.einvoice import EInvoiceFiles
 from chalicelib.domain.errors import (
-    ConflictError,
     InvalidCursorError,
     InvalidRequestError,
     InvoiceNotFoundError,
     InvoiceNotVoidableError,
     StoreNotFoundError,
 )
-from chalicelib.domain.invoices import InvoiceStatus, format_number
+from chalicelib.domain.invoices import InvoiceStatus
 from chalicelib.domain.stores import OpenItem
 from chalicelib.services.cursors import CursorCodec
-from chalicelib.services.invoices import pdf_key
+from chalicelib.services.invoices import RENDER_LEASE, RenderPendingError, pdf_key
 from tests.fakes import (
-    FakeInvoices,
-    FakeStores,
+    InjectedFault,
     make_container,
-    make_invoice,
     make_line,
     make_store,
 )
@@ -126,68 +124,67 @@ def test_issue_stores_the_invoice_its_pdf_and_the_open_item(c):
     )
 
 
-class _RacingInvoices(FakeInvoices):
-    """Another issuer takes the number just before each of our first `rivals` writes."""
+def test_the_number_is_committed_before_the_pdf_is_rendered_for_it(c):
+    # Given a renderer that looks at what is committed while it renders
+    seen = []
 
-    def __init__(self, stores: FakeStores, rivals: int) -> None:
-        super().__init__(stores)
-        self.rivals = rivals
+    def render(invoice, store, supplier):
+        stored = c.invoices.get(invoice.id)
+        seen.append((stored.number, stored.ready, invoice.number))
+        return EInvoiceFiles(pdf=b"%PDF-fake " + invoice.number.encode(), xml=b"<x/>")
 
-    def add_numbered(self, invoice, sequence):
-        if self.rivals:
-            self.rivals -= 1
-            rival = make_invoice(
-                store_id="st_2",
-                number=format_number(invoice.issue_date.year, sequence),
-                issue_date=invoice.issue_date,
-            )
-            super().add_numbered(rival, sequence)
-        super().add_numbered(invoice, sequence)
+    issuer = dataclasses.replace(c.invoice_issuer, render_einvoice=render)
 
+    # When an invoice is issued
+    invoice = issuer.issue("st_1", [make_line()])
 
-def _racing_container(rivals):
-    stores = FakeStores()
-    c = make_container(stores=stores, invoices=_RacingInvoices(stores, rivals))
-    c.stores.add(make_store(id="st_1"))
-    c.stores.add(make_store(id="st_2"))
-    return c
+    # Then it was committed (not yet ready) with the very number the file carries
+    assert seen == [("RE-2026-000001", False, "RE-2026-000001")]
+    assert invoice.ready and c.invoices.get(invoice.id).ready
 
 
-def test_a_lost_number_race_retries_with_the_next_number_and_never_skips():
-    # Given two other issuers take numbers 1 and 2 while we try
-    c = _racing_container(rivals=2)
+def test_a_crash_between_commit_and_render_is_finished_by_the_next_delivery(c):
+    # Given the issuer died right after its commit (its files were never stored)
+    c.invoices.faults.fail_next("issue", when="after")
+    with pytest.raises(InjectedFault):
+        _issue(c, invoice_id="lic_st_1_202603", period="2026-03")
+    committed = c.invoices.get("lic_st_1_202603")
+    assert committed is not None and not committed.ready and c.documents.objects == {}
+    assert c.mailer.sent == []
+    # and the owner does not see it yet
+    assert c.invoice_reader.list("st_1", "all", 10, None).items == []
+    with pytest.raises(InvoiceNotFoundError):
+        c.invoice_reader.get("st_1", committed.id)
 
-    # When we issue
-    ours = _issue(c)
+    # When the same invoice is issued again while the dead issuer's lease still holds
+    with pytest.raises(RenderPendingError):
+        _issue(c, invoice_id="lic_st_1_202603", period="2026-03")
 
-    # Then we get number 3; every number 1..3 exists once, none skipped
-    assert ours.number == "RE-2026-000003"
-    assert [sequence for _, sequence in c.invoices.numbered] == [1, 2, 3]
-    assert sorted(i.number for i in c.invoices.invoices.values()) == [
-        format_number(2026, n) for n in (1, 2, 3)
-    ]
-    # and the stored PDF shows the number the invoice finally got
-    assert c.documents.objects[pdf_key(ours)] == b"%PDF-fake RE-2026-000003"
-    # and only the winning attempt put the invoice on our store's open items
-    assert [item.invoice_id for item in c.stores.get("st_1").open_items] == [ours.id]
+    # and once it ran out
+    c.clock.advance(seconds=RENDER_LEASE.total_seconds() + 1)
+    finished = _issue(c, invoice_id="lic_st_1_202603", period="2026-03")
 
-
-def test_issue_gives_up_with_a_conflict_when_it_never_wins():
-    c = _racing_container(rivals=1000)
-
-    with pytest.raises(ConflictError):
-        _issue(c)
-
-    assert c.stores.get("st_1").open_items == ()
+    # Then the committed invoice is finished: same number, its PDF stored under it, mailed
+    assert finished.number == committed.number == "RE-2026-000001" and finished.ready
+    assert c.documents.objects[pdf_key(finished)] == b"%PDF-fake RE-2026-000001"
+    assert len(c.mailer.sent) == 1
+    assert c.invoices.counters == {2026: 1}
+    assert [i.id for i in c.invoice_reader.list("st_1", "all", 10, None).items] == [finished.id]
 
 
-def test_a_chosen_invoice_id_survives_retries():
-    c = _racing_container(rivals=1)
+def test_issuing_an_invoice_that_exists_renders_nothing(c):
+    renders = []
+    render = c.invoice_issuer.render_einvoice
 
-    invoice = _issue(c, invoice_id="inv_2026-03_st_1")
+    def counting(invoice, store, supplier):
+        renders.append(invoice.number)
+        return render(invoice, store, supplier)
 
-    assert invoice.id == "inv_2026-03_st_1"
-    assert invoice.number == "RE-2026-000002"
+    issuer = dataclasses.replace(c.invoice_issuer, render_einvoice=counting)
+    first = issuer.issue("st_1", [make_line()], invoice_id="lic_st_1_202603")
+    again = issuer.issue("st_1", [make_line()], invoice_id="lic_st_1_202603")
+
+    assert again == first and renders == ["RE-2026-000001"]
 
 
 def test_issue_for_an_unknown_store_fails(c):
