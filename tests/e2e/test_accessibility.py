@@ -4,6 +4,7 @@ signed in: no violation of impact serious or critical."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -133,8 +134,9 @@ def test_signed_in_active_store_paid_invoice(
     portal: Callable[..., dict[str, Any]],
     viewport: dict[str, int],
 ) -> None:
-    owner = new_owner(stack, portal)
-    invoice = owner["invoices"][0]
+    owner = new_owner(stack, portal, invoices=2)
+    invoice, voided = owner["invoices"]
+    portal("invoices", "void", "--invoice", voided["invoice_id"])
     sign_in(page, stack, owner)
     expect(page.get_by_test_id("account-banner")).to_have_attribute("data-status", "active")
     expect_accessible(page, "Profil, freigeschaltet")
@@ -152,3 +154,15 @@ def test_signed_in_active_store_paid_invoice(
     page.reload()
     expect(page.get_by_test_id("pay-paid")).to_contain_text("per Kreditkarte")
     expect_accessible(page, "Rechnung, bezahlt")
+
+    # A voided invoice with its Stornorechnung among the documents.
+    open_invoice(page, voided["number"])
+    expect(page.get_by_test_id("invoice-status")).to_have_attribute("data-status", "void")
+    cancellation = page.locator('[data-testid="document"][data-kind="cancellation"]')
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not cancellation.count() and time.monotonic() < deadline:
+        time.sleep(1)
+        page.reload()
+        expect(page.get_by_test_id("invoice-status")).to_be_visible()
+    expect(cancellation).to_contain_text("Stornorechnung")
+    expect_accessible(page, "Rechnung, storniert")
