@@ -723,7 +723,7 @@ class PayPalSandbox:
             order.refunds.append(refund)
             full = refunded + cents == captured
             order.capture["status"] = "REFUNDED" if full else "PARTIALLY_REFUNDED"
-            money = f"{refund['amount']['currency_code']} {refund['amount']['value']}"
+            money = f"{order.capture['amount']['currency_code']} {cents / 100:.2f}"
             resource = {
                 **copy.deepcopy(refund),
                 "supplementary_data": {"related_ids": {"order_id": order.id}},
