@@ -148,9 +148,16 @@ def otpauth_uri(secret: str, email: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
+    """A standalone SVG document (with its namespace, so it also works as an image)."""
+    import io
+
     import segno  # only the setup step needs it
 
-    return str(segno.make(uri, error="m").svg_inline(scale=4, border=2, title="QR-Code"))
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(
+        out, kind="svg", xmldecl=False, svgns=True, scale=4, border=4, title="QR-Code", light="#fff"
+    )
+    return out.getvalue().decode("utf-8")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -131,10 +131,17 @@ export async function api(method, path, body) {
 
 export const publicApi = (method, path, body) => request(method, path, body);
 
+// With the one-time code on, the password gives no tokens yet: {mfaSession} for the next step.
 export async function signIn(email, password) {
   const d = await publicApi('POST', '/auth/login', { email, password });
-  setTokens(d);
   session.lastEmail = email;
+  if (d && d.mfa_required) return { mfaSession: d.session };
+  setTokens(d);
+  return {};
+}
+
+export async function signInMfa(mfaSession, code) {
+  setTokens(await publicApi('POST', '/auth/login/mfa', { session: mfaSession, code }));
 }
 
 // Signing out locally must work even when the server call fails.

@@ -14,6 +14,7 @@ const ROUTES = [
   [/^\/rechnungen\/([^/?]+)$/, () => import('../screens/invoice.js'), true],
   [/^\/bezahlen$/, () => import('../screens/pay-overdue.js'), true],
   [/^\/support$/, () => import('../screens/support.js'), true],
+  [/^\/konto$/, () => import('../screens/account.js'), true],
 ];
 
 let renderSeq = 0;

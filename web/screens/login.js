@@ -39,7 +39,11 @@ export function view(ctx) {
     formError(err, '');
     const restore = busy(submit, 'Anmeldung läuft …');
     try {
-      await signIn(e, pw.value);
+      const step = await signIn(e, pw.value);
+      if (step.mfaSession) {
+        import('./login-mfa.js').then((m) => m.view(ctx, step.mfaSession));
+        return;
+      }
       const target = session.returnTo && !session.returnTo.startsWith('#/anmelden') ? session.returnTo : '#/profil';
       session.returnTo = null;
       navigate(target, true);

@@ -6,6 +6,7 @@ import { api } from '../lib/api.js';
 import { load, show } from '../lib/router.js';
 import { accountBanner } from '../lib/ui.js';
 import { pmSection } from '../pay/saved-card.js';
+import { lockWarning } from './lock-warning.js';
 
 export async function view(ctx) {
   const p = await load(ctx, () => api('GET', '/profile'));
@@ -20,6 +21,7 @@ export async function view(ctx) {
   show(ctx, 'Profil',
     h('h1', { tabindex: '-1', class: 'page-title' }, 'Dein Rechnungsprofil'),
     accountBanner(p),
+    lockWarning(p),
     h('div', { class: 'grid2' },
       h('section', { class: 'card', 'aria-labelledby': 'store-h' },
         h('h2', { id: 'store-h', class: 'card-label' }, 'Store'),
