@@ -110,6 +110,7 @@ async function runCard(pb, stripe, card, ui) {
 // Continue an unfinished payment: card → 3-D Secure again, PayPal → its approval page.
 export async function resumeFlow(pb, payment) {
   const attempt = ++pb.attempt;
+  pb.step += 1; // a poll running meanwhile draws nothing
   payRunning.add(pb.key);
   try {
     if (payment.method === 'paypal') {

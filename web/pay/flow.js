@@ -214,6 +214,7 @@ function cancelButton(pb, payment) {
   btn.addEventListener('click', async () => {
     if (btn.disabled) return;
     pb.attempt += 1; // a confirmation still running for this payment no longer counts
+    const step = ++pb.step; // and a poll running meanwhile draws nothing: this answer does
     busy(btn, 'Wird abgebrochen …');
     let msg = null;
     try {
@@ -224,7 +225,7 @@ function cancelButton(pb, payment) {
     }
     payRunning.delete(pb.key);
     await refresh(pb);
-    if (!pb.alive()) return;
+    if (!pb.alive() || pb.step !== step) return;
     if (status(pb) === 'open') stepFailed(pb, msg, true);
     else payState(pb, msg);
   });
