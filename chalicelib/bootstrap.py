@@ -162,7 +162,16 @@ class Container:
         client = boto3.session.Session().client(
             "s3", region_name=self.settings.region, config=aws_config(signature_version="s3v4")
         )
-        return S3DocumentStore(client, self.settings.invoice_bucket)
+        archive = S3DocumentStore(client, self.settings.invoice_bucket)
+        # Every newly archived document also goes to the store's accountant (if any).
+        from chalicelib.services.forwarding import Forwarding, ForwardingDocumentStore
+
+        return ForwardingDocumentStore(
+            archive,
+            lambda: Forwarding(
+                self.stores, self.document_records, self.mailer, self.activity_log, self.clock
+            ),
+        )
 
     @cached
     def mailer(self) -> Mailer:

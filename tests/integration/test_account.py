@@ -404,3 +404,40 @@ def test_the_years_zip_holds_every_document_and_a_datev_file(api, container):
     assert head["ObjectLockRetainUntilDate"] - datetime.now(UTC) <= timedelta(days=1)
     bad = get(api, "/api/exports/documents?year=20x6", token)
     assert bad.status_code == 400 and body(bad)["error"]["code"] == "invalid_request"
+
+
+# the accountant in the loop ---------------------------------------------------------------
+
+
+def test_every_new_document_goes_to_the_accountant_with_pdf_and_xml(
+    api, container, aws_stack, providers
+):
+    store_id, _, token = owner(api, container)
+    accountant = unique_email("kanzlei")
+    assert patch(api, "/api/profile", {"accountant_email": accountant}, token).status_code == 200
+
+    (invoice,) = issue(container, store_id)
+    voided = container.corrections.void(invoice.id, "Doppelt berechnet")
+
+    mails = [m for m in read_outbox(aws_stack["AWS_ENDPOINT_URL"]) if m["to"] == accountant]
+    subjects = sorted(m["subject"] for m in mails)
+    assert subjects == sorted(
+        [f"Rechnung {invoice.number} – Trattoria Test",
+         f"Stornorechnung {voided.document.number} – Trattoria Test"]
+    ), subjects  # fmt: skip
+    for mail in mails:
+        kinds = sorted(a["content_type"] for a in mail["attachments"])
+        assert kinds == ["application/pdf", "application/xml"], mail["attachments"]
+    summaries = [i["summary"] for i in body(get(api, "/api/activity", token))["items"]]
+    assert f"Rechnung {invoice.number} ausgestellt." in summaries
+    assert f"Stornorechnung {voided.document.number} ausgestellt." in summaries
+
+
+def test_without_an_accountant_nothing_is_forwarded(api, container, aws_stack):
+    store_id, email, _ = owner(api, container)
+    before = len(read_outbox(aws_stack["AWS_ENDPOINT_URL"]))
+
+    issue(container, store_id)
+
+    new = read_outbox(aws_stack["AWS_ENDPOINT_URL"])[before:]
+    assert all(m["to"] == email for m in new), [m["to"] for m in new]
