@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.errors import ConflictError, InvoiceNotPayableError
+from chalicelib.domain.errors import ConflictError, InvoiceNotPayableError, StoreNotFoundError
 from chalicelib.domain.events import DomainEvent
-from chalicelib.domain.invoices import Invoice, InvoiceStatus
+from chalicelib.domain.invoices import Invoice, InvoiceStatus, format_number
 from chalicelib.domain.payments import OPEN_STATUSES, Payment, PaymentStatus
 from chalicelib.domain.stores import OpenItem, Store
 from chalicelib.services.cursors import CursorCodec
-from chalicelib.services.ports import Mail, SettleOutcome
+from chalicelib.services.ports import BillingCandidate, Mail, SettleOutcome
 
 
 class MemoryBooks:
@@ -61,6 +61,12 @@ class MemoryStores:
 
     def list_all(self) -> list[Store]:
         return list(self.books.stores.values())
+
+    def billing_candidates(self) -> Iterator[BillingCandidate]:
+        for store in self.list_all():
+            yield BillingCandidate(
+                store.id, store.monthly_fee_cents, store.created_at, store.closed_at
+            )
 
     def set_customer_id(self, store_id: str, customer_id: str) -> str:
         with self.books.lock:
@@ -111,6 +117,33 @@ class MemoryInvoices:
             self.counters[invoice.issue_date.year] = sequence
             self.books.invoices[invoice.id] = invoice
             self.books._set_open_item(invoice)
+
+    def issue(self, invoice: Invoice, render_until: datetime) -> tuple[Invoice, bool]:
+        while True:
+            existing = self.books.invoices.get(invoice.id)
+            if existing is not None:
+                return existing, False
+            if invoice.store_id not in self.books.stores:
+                raise StoreNotFoundError()
+            year = invoice.issue_date.year
+            sequence = self.counters.get(year, 0) + 1
+            numbered = dataclasses.replace(
+                invoice, number=format_number(year, sequence), ready=False
+            )
+            try:
+                self.add_numbered(numbered, sequence)  # conditional, under the books' lock
+            except ConflictError:
+                continue  # another worker took the number or this very invoice
+            return numbered, True
+
+    def claim_render(self, invoice_id: str, now: datetime, until: datetime) -> bool:
+        return False  # the bench's issuer never dies between commit and render
+
+    def mark_ready(self, invoice: Invoice) -> Invoice:
+        with self.books.lock:
+            ready = dataclasses.replace(self.books.invoices[invoice.id], ready=True)
+            self.books.invoices[invoice.id] = ready
+            return ready
 
     def move(self, invoice: Invoice, target: InvoiceStatus, now: datetime) -> Invoice:
         with self.books.lock:
@@ -327,6 +360,7 @@ def overrides(books: MemoryBooks) -> dict[str, Any]:
     return {
         "cursors": CursorCodec(b"bench-cursor-key-not-a-secret-32"),  # read paths only
         "stores": MemoryStores(books),
+        "store_directory": MemoryStores(books),
         "invoices": MemoryInvoices(books),
         "ledger": MemoryLedger(books),
         "documents": NullDocuments(),

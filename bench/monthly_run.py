@@ -63,6 +63,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -245,6 +246,22 @@ class SleepCounter:
         time.sleep(seconds)
 
 
+class InlineIssueQueue:
+    """IssueQueue in memory: each store's licence invoice is issued as the run queues it,
+    and its charge collected on the charge queue instead of made at once, so the charge
+    phase below runs every charge against the provider as before."""
+
+    def __init__(self) -> None:
+        self.deliver: Any = None
+
+    def enqueue(self, requests: Sequence[Any]) -> None:
+        for request in requests:
+            self.deliver(request)
+
+    def in_flight(self) -> int:
+        return 0
+
+
 class CountingMetrics:
     """The Metrics port, counted here instead of printed as EMF lines on stdout."""
 
@@ -284,7 +301,6 @@ def build_container(stripe_url: str, sleeps: SleepCounter, **storage: Any) -> An
     from chalicelib.adapters.stripe_gateway import StripeCardGateway
     from chalicelib.bootstrap import Container
     from chalicelib.config import get_settings
-
     from chalicelib.domain.supplier import DEFAULT_SUPPLIER
 
     settings = get_settings()
@@ -297,6 +313,7 @@ def build_container(stripe_url: str, sleeps: SleepCounter, **storage: Any) -> An
         render_pdf=cheap_pdf,
         render_einvoice=cheap_einvoice,
         charge_queue=CollectingQueue(),
+        issue_queue=InlineIssueQueue(),
         cards=cards,
         paypal=NoPayPal(),
         metrics=CountingMetrics(),
@@ -304,6 +321,9 @@ def build_container(stripe_url: str, sleeps: SleepCounter, **storage: Any) -> An
     )
     container.charges  # noqa: B018  build the graph before threads share it
     container.billing  # noqa: B018
+    container.issue_queue.deliver = lambda request: container.billing.bill_store(
+        request, lambda charge: container.charge_queue.enqueue([charge])
+    )
     return container
 
 
@@ -622,7 +642,7 @@ def calibrate(
 ) -> Phase | None:
     """The store path's own ceiling: provider unlimited (latency L kept), C workers, on the
     first stores with invoices of another period."""
-    from chalicelib.services.ports import ChargeRequest
+    from chalicelib.services.ports import ChargeRequest, IssueRequest
 
     count = min(args.calibrate, args.stores)
     if count <= 0:
@@ -632,7 +652,7 @@ def calibrate(
     requests = []
     for index in range(count):
         store = container.stores.get(store_id(MAIN_PREFIX, index))
-        invoice, _ = container.billing.licence_invoice(store, period)
+        invoice = container.billing.issue(IssueRequest(store.id, period, container.clock.now()))
         requests.append(ChargeRequest(store.id, invoice.id, period))
     provider.configure(rate=0)
     try:
@@ -651,8 +671,11 @@ def calibrate(
 def billing_run(container: Any, period: str, label: str) -> tuple[Any, list[Any], float]:
     log(f"{label}: BillingService.run({period!r})")
     started = time.perf_counter()
-    result = container.billing.run(period)
+    issued_before = container.metrics.counts["InvoicesIssued"]
+    queued = container.billing.run(period)
     wall = time.perf_counter() - started
+    invoiced = container.metrics.counts["InvoicesIssued"] - issued_before
+    result = types.SimpleNamespace(invoiced=invoiced, skipped=queued.queued - invoiced)
     requests = container.charge_queue.take()
     log(
         f"{label}: invoiced {result.invoiced}, skipped {result.skipped}, "

@@ -4,60 +4,62 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, get_settings
-from chalicelib.services.auth import AuthService
-from chalicelib.services.billing import BillingService
-from chalicelib.services.charging import ChargeService
-from chalicelib.services.corrections import CorrectionRenderer, CorrectionService
-from chalicelib.services.cursors import CursorCodec
-from chalicelib.services.documents import DocumentReader
-from chalicelib.services.dunning import DunningService
-from chalicelib.services.edge import OriginCheck
-from chalicelib.services.follow_ups import FollowUps, ReceiptIssuer
-from chalicelib.services.invitations import InvitationService
-from chalicelib.services.invoices import InvoiceIssuer, InvoiceReader
-from chalicelib.services.payment_methods import PaymentMethodService
-from chalicelib.services.payments import PaymentService
-from chalicelib.services.ports import (
-    CardProvider,
-    CardVault,
-    ChargeQueue,
-    Clock,
-    DocumentRepository,
-    DocumentStore,
-    EInvoiceRenderer,
-    EventPublisher,
-    InvitationRepository,
-    InvoiceRepository,
-    IssueQueue,
-    Mailer,
-    MembershipRepository,
-    Metrics,
-    PaymentLedger,
-    PaymentProvider,
-    PdfRenderer,
-    ProcessedEvents,
-    RateLimiter,
-    ReceiptRenderer,
-    Secrets,
-    StoreRepository,
-    SupportRepository,
-    TokenVerifier,
-    UserDirectory,
-)
-from chalicelib.services.providers import ProviderRegistry
-from chalicelib.services.settlement import Settlement
-from chalicelib.services.stores import StoreService
-from chalicelib.services.support import SupportService
-from chalicelib.services.webhooks import WebhookService
 
 if TYPE_CHECKING:
     from chalicelib.services.account import AccountRepository, AccountService
     from chalicelib.services.activity import ActivityLog, ActivityReader
+    from chalicelib.services.auth import AuthService
+    from chalicelib.services.billing import BillingService
+    from chalicelib.services.charging import ChargeService
+    from chalicelib.services.corrections import CorrectionRenderer, CorrectionService
+    from chalicelib.services.cursors import CursorCodec
+    from chalicelib.services.documents import DocumentReader
+    from chalicelib.services.dunning import DunningService
+    from chalicelib.services.edge import OriginCheck
     from chalicelib.services.exports import DocumentExport, ExportStore
+    from chalicelib.services.follow_ups import FollowUps, ReceiptIssuer
+    from chalicelib.services.invitations import InvitationService
+    from chalicelib.services.invoices import InvoiceIssuer, InvoiceReader
+    from chalicelib.services.payment_methods import PaymentMethodService
+    from chalicelib.services.payments import PaymentService
+    from chalicelib.services.ports import (
+        CardProvider,
+        CardVault,
+        ChargeQueue,
+        Clock,
+        DocumentRepository,
+        DocumentStore,
+        EInvoiceRenderer,
+        EventPublisher,
+        InvitationRepository,
+        InvoiceRepository,
+        IssueQueue,
+        Mailer,
+        MembershipRepository,
+        Metrics,
+        PaymentLedger,
+        PaymentProvider,
+        PdfRenderer,
+        ProcessedEvents,
+        RateLimiter,
+        ReceiptRenderer,
+        Secrets,
+        StoreDirectory,
+        StoreRepository,
+        SupportRepository,
+        TokenVerifier,
+        UserDirectory,
+    )
+    from chalicelib.services.providers import ProviderRegistry
+    from chalicelib.services.settlement import Settlement
+    from chalicelib.services.stores import StoreService
+    from chalicelib.services.support import SupportService
+    from chalicelib.services.webhooks import WebhookService
 
 cached = functools.cached_property
 
@@ -93,6 +95,7 @@ class Container:
     @cached
     def origin_check(self) -> OriginCheck:
         from chalicelib.adapters.system import SecretsManagerSecrets
+        from chalicelib.services.edge import OriginCheck
 
         # The check keeps the values itself (and re-reads on an unknown value after a
         # rotation), so its secrets client does not cache.
@@ -103,6 +106,12 @@ class Container:
         from chalicelib.adapters.dynamo_stores import DynamoStoreRepository
 
         return DynamoStoreRepository()
+
+    @cached
+    def store_directory(self) -> StoreDirectory:
+        from chalicelib.adapters.dynamo_directory import DynamoStoreDirectory
+
+        return DynamoStoreDirectory()
 
     @cached
     def memberships(self) -> MembershipRepository:
@@ -252,6 +261,8 @@ class Container:
 
     @cached
     def providers(self) -> ProviderRegistry:
+        from chalicelib.services.providers import ProviderRegistry
+
         """The registry: payment method → provider. A new provider is one line here."""
         return ProviderRegistry({"card": self.cards, "paypal": self.paypal}, saved_method="card")
 
@@ -286,13 +297,20 @@ class Container:
 
     @cached
     def cursors(self) -> CursorCodec:
+        from chalicelib.services.cursors import CursorCodec
+
         return CursorCodec(self.secrets.get(self.settings.cursor_secret_name).encode("utf-8"))
 
     # services -----------------------------------------------------------------------
     @cached
     def auth(self) -> AuthService:
+        from chalicelib.services.auth import AuthService
+
+        # Built on first use: a signed-in request only verifies its token and reads the
+        # membership, and never needs the Cognito client (≈ 100 ms on a cold container).
+        users = _OnFirstUse(lambda: self.users)
         return AuthService(
-            self.users,  # type: ignore[arg-type]
+            users,
             self.verifier,
             self.memberships,
             self.limiter,
@@ -354,6 +372,8 @@ class Container:
 
     @cached
     def invitation_service(self) -> InvitationService:
+        from chalicelib.services.invitations import InvitationService
+
         return InvitationService(
             invitations=self.invitations,
             stores=self.stores,
@@ -368,10 +388,14 @@ class Container:
 
     @cached
     def store_service(self) -> StoreService:
+        from chalicelib.services.stores import StoreService
+
         return StoreService(self.stores, self.clock)
 
     @cached
     def invoice_issuer(self) -> InvoiceIssuer:
+        from chalicelib.services.invoices import InvoiceIssuer
+
         return InvoiceIssuer(
             invoices=self.invoices,
             stores=self.stores,
@@ -389,10 +413,14 @@ class Container:
 
     @cached
     def invoice_reader(self) -> InvoiceReader:
+        from chalicelib.services.invoices import InvoiceReader
+
         return InvoiceReader(self.invoices, self.documents, self.cursors)
 
     @cached
     def settlement(self) -> Settlement:
+        from chalicelib.services.settlement import Settlement
+
         return Settlement(
             ledger=self.ledger,
             providers=self.providers,
@@ -405,6 +433,8 @@ class Container:
 
     @cached
     def payments(self) -> PaymentService:
+        from chalicelib.services.payments import PaymentService
+
         return PaymentService(
             ledger=self.ledger,
             reader=self.invoice_reader,
@@ -425,6 +455,8 @@ class Container:
 
     @cached
     def corrections(self) -> CorrectionService:
+        from chalicelib.services.corrections import CorrectionService
+
         return CorrectionService(
             invoices=self.invoices,
             stores=self.stores,
@@ -442,10 +474,14 @@ class Container:
 
     @cached
     def document_reader(self) -> DocumentReader:
+        from chalicelib.services.documents import DocumentReader
+
         return DocumentReader(self.document_records, self.documents)
 
     @cached
     def receipts(self) -> ReceiptIssuer:
+        from chalicelib.services.follow_ups import ReceiptIssuer
+
         return ReceiptIssuer(
             documents=self.document_records,
             files=self.documents,
@@ -456,6 +492,8 @@ class Container:
 
     @cached
     def follow_ups(self) -> FollowUps:
+        from chalicelib.services.follow_ups import FollowUps
+
         return FollowUps(
             ledger=self.ledger,
             invoices=self.invoices,
@@ -470,12 +508,17 @@ class Container:
 
     @cached
     def payment_methods(self) -> PaymentMethodService:
+        from chalicelib.services.payment_methods import PaymentMethodService
+
         return PaymentMethodService(self.stores, self.card_vault)
 
     @cached
     def billing(self) -> BillingService:
+        from chalicelib.services.billing import BillingService
+
         return BillingService(
             stores=self.stores,
+            directory=self.store_directory,
             issuer=self.invoice_issuer,
             queue=self.issue_queue,
             clock=self.clock,
@@ -483,6 +526,8 @@ class Container:
 
     @cached
     def charges(self) -> ChargeService:
+        from chalicelib.services.charging import ChargeService
+
         return ChargeService(
             stores=self.stores,
             invoices=self.invoices,
@@ -497,6 +542,8 @@ class Container:
 
     @cached
     def dunning(self) -> DunningService:
+        from chalicelib.services.dunning import DunningService
+
         return DunningService(
             stores=self.stores,
             invoices=self.invoices,
@@ -513,10 +560,14 @@ class Container:
 
     @cached
     def webhooks(self) -> WebhookService:
+        from chalicelib.services.webhooks import WebhookService
+
         return WebhookService(self.providers, self.publisher, self.metrics)
 
     @cached
     def support(self) -> SupportService:
+        from chalicelib.services.support import SupportService
+
         return SupportService(
             requests=self.support_requests,
             stores=self.stores,
@@ -525,6 +576,16 @@ class Container:
             clock=self.clock,
             support_email=self.settings.support_email,
         )
+
+
+class _OnFirstUse:
+    """Stands in for an adapter that is built only when one of its methods is first used."""
+
+    def __init__(self, build: Callable[[], object]) -> None:
+        self._build = build
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._build(), name)
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -65,6 +65,7 @@ from chalicelib.domain.stores import Address, OpenItem, SavedCard, Store
 from chalicelib.domain.supplier import DEFAULT_SUPPLIER
 from chalicelib.services.cursors import CursorCodec
 from chalicelib.services.ports import (
+    BillingCandidate,
     ChargeRequest,
     CorrectionEffect,
     InvoicePage,
@@ -298,6 +299,13 @@ class FakeStores:
 
     def list_ids(self) -> list[str]:
         return list(self.stores)
+
+    def billing_candidates(self) -> Iterator[BillingCandidate]:
+        """StoreDirectory: the stores as the monthly run reads them."""
+        for store in list(self.stores.values()):
+            yield BillingCandidate(
+                store.id, store.monthly_fee_cents, store.created_at, store.closed_at
+            )
 
     def list_all(self) -> list[Store]:
         return list(self.stores.values())
@@ -2110,6 +2118,7 @@ def make_container(*, settings: Settings | None = None, **overrides: Any) -> Con
         "clock": FakeClock(),
         "secrets": FakeSecrets(),
         "stores": stores,
+        "store_directory": stores,
         "memberships": FakeMemberships(),
         "invitations": invitations,
         "invoices": invoices,

@@ -198,6 +198,9 @@ class DynamoInvoiceRepository:
         # issue, so a warm worker takes its number in one transaction and no read.
         self._last_seen: dict[int, int] = {}
         self._lock = threading.Lock()
+        # transactions issue() sent and how many of them lost the number (for benches)
+        self.issue_transactions = 0
+        self.issue_conflicts = 0
 
     def get(self, invoice_id: str) -> Invoice | None:
         try:
@@ -252,6 +255,7 @@ class DynamoInvoiceRepository:
             numbered = dataclasses.replace(
                 invoice, number=format_number(year, sequence), ready=False
             )
+            self.issue_transactions += 1
             try:
                 self._commit(numbered, sequence, render_until)
             except TransactWriteError as exc:
@@ -265,6 +269,7 @@ class DynamoInvoiceRepository:
                         return found, False
                 if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
                     raise StoreNotFoundError() from exc
+                self.issue_conflicts += 1
                 current = _reason_item(exc, 0) if codes and codes[0] else None
                 if current is not None and "value" in current:
                     sequence = int(current["value"]["N"]) + 1

@@ -9,16 +9,17 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus
 from chalicelib.domain.periods import BillingPeriod
-from chalicelib.domain.stores import Store
 from chalicelib.services.invoices import InvoiceIssuer
 from chalicelib.services.ports import (
     ChargeRequest,
     Clock,
     IssueQueue,
     IssueRequest,
+    StoreDirectory,
     StoreRepository,
 )
 
@@ -42,7 +43,16 @@ def licence_key(store_id: str, period: str, attempt: int) -> str:
     return base if attempt == 1 else f"{base}-{attempt}"
 
 
-def billable(store: Store, cutoff: datetime) -> bool:
+class _BillingFields(Protocol):
+    @property
+    def monthly_fee_cents(self) -> int: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def closed_at(self) -> datetime | None: ...
+
+
+def billable(store: _BillingFields, cutoff: datetime) -> bool:
     """Stores opened after the run started are billed next period; closed ones never."""
     return not (
         (store.created_at and store.created_at > cutoff)
@@ -77,6 +87,7 @@ class BillingService:
     period however often (or however late) its message comes."""
 
     stores: StoreRepository
+    directory: StoreDirectory
     issuer: InvoiceIssuer
     queue: IssueQueue
     clock: Clock
@@ -86,11 +97,11 @@ class BillingService:
         cutoff = self.clock.now()
         store_ids: list[str] = []
         pending: list[IssueRequest] = []
-        for store in self.stores.list_all():
+        for store in self.directory.billing_candidates():
             if not billable(store, cutoff):
                 continue
-            store_ids.append(store.id)
-            pending.append(IssueRequest(store.id, period, cutoff))
+            store_ids.append(store.store_id)
+            pending.append(IssueRequest(store.store_id, period, cutoff))
             if len(pending) >= ENQUEUE_CHUNK:
                 self.queue.enqueue(pending)
                 pending = []

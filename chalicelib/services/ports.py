@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.documents import Document, Refund
-from chalicelib.domain.einvoice import EInvoiceFiles
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.invitations import Invitation
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
 from chalicelib.domain.payments import Payment, PaymentStatus, ProviderUpdate
 from chalicelib.domain.stores import OpenItem, SavedCard, Store
 from chalicelib.domain.supplier import Supplier
+
+if TYPE_CHECKING:  # only the renderer's signature names it; the read path never renders
+    from chalicelib.domain.einvoice import EInvoiceFiles
 
 
 class Clock(Protocol):
@@ -451,6 +453,21 @@ class ChargeRequest:
     invoice_id: str
     period: str
     attempt: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class BillingCandidate:
+    """What the monthly run decides on for one store (no more than that is read)."""
+
+    store_id: str
+    monthly_fee_cents: int
+    created_at: datetime | None
+    closed_at: datetime | None
+
+
+class StoreDirectory(Protocol):
+    def billing_candidates(self) -> Iterator[BillingCandidate]:
+        """Every store, as the monthly run needs it (a projected scan, page by page)."""
 
 
 @dataclasses.dataclass(frozen=True)
