@@ -12,7 +12,7 @@ from chalicelib.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from chalicelib.services.account import AccountRepository, AccountService
-    from chalicelib.services.activity import ActivityLog, ActivityReader
+    from chalicelib.services.activity import ActivityLog, ActivityReader, ActivityRecorder
     from chalicelib.services.auth import AuthService
     from chalicelib.services.billing import BillingService
     from chalicelib.services.charging import ChargeService
@@ -227,7 +227,14 @@ class Container:
     def publisher(self) -> EventPublisher:
         from chalicelib.adapters.eventbridge import EventBridgePublisher
 
-        return EventBridgePublisher(self._client("events"), self.settings.event_bus_name)
+        from chalicelib.services.activity import ActivityPublisher
+
+        # What the events say (paid, failed, refunded, till locked) also goes to the owner's
+        # activity log.
+        return ActivityPublisher(
+            EventBridgePublisher(self._client("events"), self.settings.event_bus_name),
+            self.activity_recorder,
+        )
 
     def _secret_json(self, name: str) -> dict[str, str]:
         value: dict[str, str] = json.loads(self.secrets.get(name))
@@ -365,6 +372,12 @@ class Container:
         )
 
     @cached
+    def activity_recorder(self) -> ActivityRecorder:
+        from chalicelib.services.activity import ActivityRecorder
+
+        return ActivityRecorder(lambda: self.activity_log, lambda: self.clock)
+
+    @cached
     def activity_reader(self) -> ActivityReader:
         from chalicelib.services.activity import ActivityReader
 
@@ -444,6 +457,7 @@ class Container:
             clock=self.clock,
             portal_url=self.settings.portal_url,
             limiter=self.limiter,
+            activity=self.activity_recorder,
         )
 
     @cached
@@ -510,7 +524,7 @@ class Container:
     def payment_methods(self) -> PaymentMethodService:
         from chalicelib.services.payment_methods import PaymentMethodService
 
-        return PaymentMethodService(self.stores, self.card_vault)
+        return PaymentMethodService(self.stores, self.card_vault, self.activity_recorder)
 
     @cached
     def billing(self) -> BillingService:

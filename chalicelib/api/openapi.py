@@ -331,7 +331,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         {204: None},
         body=body({"email": text(254), "code": text(64), "password": text(256)}),
     ),
-    ("GET", "/api/profile"): Operation("Profil der Filiale", {200: ref("Profile")}, signed_in=True),
+    ("GET", "/api/profile"): Operation("Profil des Stores", {200: ref("Profile")}, signed_in=True),
     ("PATCH", "/api/profile"): Operation(
         "Rechnungsdaten ändern (gilt für später ausgestellte Belege)",
         {200: ref("Profile")},
