@@ -212,8 +212,18 @@ def stores_update(args: argparse.Namespace) -> dict[str, Any]:
         )
     # Checked by the service before it writes (the postal code by the store's country).
     _connect()
-    store = _container().store_service.update(args.store, StoreChanges(**fields))
+    container = _container()
+    before = container.store_service.profile(args.store)
+    store = container.store_service.update(args.store, StoreChanges(**fields))
+    # The sign-in name follows a new e-mail; the owner's activity log notes the change.
+    container.account_service.operator_changed(before, store)
     return {"store_id": store.id}
+
+
+def stores_reset_mfa(args: argparse.Namespace) -> dict[str, Any]:
+    _connect()
+    store = _container().account_service.reset_mfa(args.store)
+    return {"store_id": store.id, "mfa_enabled": store.mfa_enabled}
 
 
 def stores_close(args: argparse.Namespace) -> dict[str, Any]:
@@ -580,6 +590,16 @@ def _stores(groups: Any) -> None:
         "z. B. buchhaltung@pizzeria.de",
     )
     _store_options(update, required=False)
+    reset_mfa = _command(
+        stores,
+        "reset-mfa",
+        "die Anmeldung mit Einmalcode (TOTP) eines Stores ausschalten, z. B. nach Handyverlust",
+        "portal stores reset-mfa --store st_0123456789abcdef",
+        stores_reset_mfa,
+    )
+    reset_mfa.add_argument(
+        "--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef"
+    )
     close = _command(
         stores,
         "close",

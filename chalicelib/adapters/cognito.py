@@ -181,6 +181,8 @@ class CognitoUserDirectory:
         except ClientError as exc:
             if _code(exc) in {"AliasExistsException", "UsernameExistsException"}:
                 raise EmailInUseError() from exc
+            if _code(exc) == "UserNotFoundException":
+                return  # not signed up yet: the invitation goes to the new address
             raise
 
     def mfa_secret(self, access_token: str) -> str:
@@ -226,11 +228,15 @@ class CognitoUserDirectory:
 
     def reset_mfa(self, email: str) -> None:
         """The operator's reset for an owner who lost the authenticator."""
-        self._client.admin_set_user_mfa_preference(
-            UserPoolId=self._pool_id,
-            Username=email,
-            SoftwareTokenMfaSettings={"Enabled": False, "PreferredMfa": False},
-        )
+        try:
+            self._client.admin_set_user_mfa_preference(
+                UserPoolId=self._pool_id,
+                Username=email,
+                SoftwareTokenMfaSettings={"Enabled": False, "PreferredMfa": False},
+            )
+        except ClientError as exc:
+            if _code(exc) != "UserNotFoundException":
+                raise
 
     def refresh(self, refresh_token: str) -> Tokens:
         try:

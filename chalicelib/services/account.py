@@ -95,6 +95,9 @@ class AccountDirectory(Protocol):
 
     def mfa_disable(self, access_token: str, code: str) -> None: ...
 
+    def reset_mfa(self, email: str) -> None:
+        """The operator's reset: sign-in with the password alone again."""
+
 
 @dataclasses.dataclass(frozen=True)
 class MfaSetup:
@@ -307,3 +310,39 @@ class AccountService:
         )
         self.accounts.set_mfa(principal.store_id, False, entry)
         return self._store(principal.store_id)
+
+    # --- the operator (portal stores update / reset-mfa) ---------------------------------
+
+    def operator_changed(self, before: Store, after: Store) -> None:
+        """After `portal stores update`: the sign-in name follows a new billing e-mail (as
+        the owner's own change does), the old address is told, and the log says it."""
+        changed = [
+            name
+            for name, old, new in (
+                ("name", before.name, after.name),
+                ("address", before.address, after.address),
+                ("vat_id", before.vat_id, after.vat_id),
+                ("email", before.billing_email, after.billing_email),
+            )
+            if old != new
+        ]
+        if not changed:
+            return
+        if "email" in changed:
+            self.users.change_email(before.billing_email, after.billing_email)
+            self.mailer.send(
+                emails.email_changed_notice_mail(before.billing_email, after.billing_email)
+            )
+        self.activity.append(account.operator_changed(after.id, self.clock.now(), changed))
+
+    def reset_mfa(self, store_id: str) -> Store:
+        store = self._store(store_id)
+        self.users.reset_mfa(store.billing_email)
+        entry = ActivityEntry(
+            store_id,
+            self.clock.now(),
+            account.MFA_RESET,
+            "Anmeldung mit Einmalcode vom SIDES-Team zurückgesetzt (ausgeschaltet).",
+        )
+        self.accounts.set_mfa(store_id, False, entry)
+        return self._store(store_id)

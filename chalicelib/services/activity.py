@@ -4,11 +4,17 @@ paged with a signed cursor bound to the store."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from chalicelib.domain.account import ActivityEntry
 from chalicelib.domain.errors import InvalidCursorError
+from chalicelib.domain.events import DomainEvent
 from chalicelib.services.cursors import CursorCodec
+from chalicelib.services.ports import Clock, EventPublisher
+
+_logger = logging.getLogger("portal.activity")
 
 PAGE_SIZE = 20
 
@@ -46,3 +52,61 @@ class ActivityReader:
         items, last = self.log.page(store_id, limit, after)
         next_cursor = None if last is None else self.cursors.encode(scope, {"k": last})
         return ActivityPage(items, next_cursor)
+
+
+class ActivityRecorder:
+    """Notes a change that was not a write of ours in one transaction with its entry (a
+    payment provider, Cognito, a published event): right after the change, best effort –
+    the change has happened, a failing note is logged and never undoes it."""
+
+    def __init__(self, log: Callable[[], ActivityLog], clock: Callable[[], Clock]) -> None:
+        self._log = log
+        self._clock = clock
+
+    def record(self, store_id: str, kind: str, summary: str) -> None:
+        try:
+            self._log().append(ActivityEntry(store_id, self._clock().now(), kind, summary))
+        except Exception:  # noqa: BLE001 - see the class
+            _logger.exception("activity entry not written: %s", kind)
+
+
+def _event_summary(detail_type: str, detail: dict[str, Any]) -> tuple[str, str] | None:
+    """(type, German summary) of a published domain event the owner should see."""
+    from chalicelib.domain.money import format_eur
+    from chalicelib.domain.payments import failure_message
+
+    if detail_type == "InvoicePaid":
+        amount = format_eur(int(detail["gross_cents"]))
+        return "payment_succeeded", f"Rechnung {detail['number']} über {amount} bezahlt."
+    if detail_type == "PaymentFailed":
+        how = "Die automatische Abbuchung" if detail.get("kind") == "autopay" else "Eine Zahlung"
+        reason = failure_message(detail.get("failure_code")) or ""
+        return "payment_failed", f"{how} ist fehlgeschlagen. {reason}".strip()
+    if detail_type == "PaymentRefunded":
+        amount = format_eur(int(detail["amount_cents"]))
+        return "payment_refunded", f"{amount} wurden dir zurückerstattet."
+    if detail_type == "StoreAccessChanged":
+        if detail.get("status") == "blocked":
+            return "till_locked", "Kasse gesperrt, weil Rechnungen überfällig sind."
+        return "till_unlocked", "Kasse wieder freigeschaltet."
+    return None
+
+
+class ActivityPublisher:
+    """EventPublisher that also notes, for the store's owner, what the published events say
+    (payments succeeded, failed or refunded; the till locked or unlocked)."""
+
+    def __init__(self, inner: EventPublisher, recorder: ActivityRecorder) -> None:
+        self._inner = inner
+        self._recorder = recorder
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        self._inner.publish(events)
+        for event in events:
+            try:
+                found = _event_summary(event.detail_type, dict(event.detail))
+            except (KeyError, TypeError, ValueError):
+                found = None
+            store_id = event.detail.get("store_id") if isinstance(event.detail, dict) else None
+            if found is not None and isinstance(store_id, str):
+                self._recorder.record(store_id, *found)

@@ -154,6 +154,12 @@ class ForwardingDocumentStore:
         store = wiring.stores.get(pending.store_id)
         if store is None:
             return
+        if store.accountant_email:
+            wiring.mailer.send(
+                forwarding_mail(
+                    store.accountant_email, store.name, pending.label, pending.number, pending
+                )
+            )
         wiring.activity.append(
             ActivityEntry(
                 store.id,
@@ -162,9 +168,3 @@ class ForwardingDocumentStore:
                 f"{pending.label} {pending.number} ausgestellt.",
             )
         )
-        if store.accountant_email:
-            wiring.mailer.send(
-                forwarding_mail(
-                    store.accountant_email, store.name, pending.label, pending.number, pending
-                )
-            )

@@ -10,6 +10,7 @@ from chalicelib.domain.errors import (
     StoreNotFoundError,
 )
 from chalicelib.domain.stores import Store
+from chalicelib.services.activity import ActivityRecorder
 from chalicelib.services.ports import CardVault, StoreRepository
 
 
@@ -17,6 +18,11 @@ from chalicelib.services.ports import CardVault, StoreRepository
 class PaymentMethodService:
     stores: StoreRepository
     cards: CardVault
+    activity: ActivityRecorder | None = None  # the owner's activity log (services/activity)
+
+    def _note(self, store_id: str, kind: str, summary: str) -> None:
+        if self.activity is not None:
+            self.activity.record(store_id, kind, summary)
 
     def _store(self, store_id: str) -> Store:
         store = self.stores.get(store_id)
@@ -56,6 +62,7 @@ class PaymentMethodService:
         self.stores.set_autopay(store.id, True)
         if previous is not None and previous.id != method_id:
             self.cards.remove_card(customer, previous.id)
+        self._note(store.id, "card_saved", "Karte gespeichert; Autopay ist eingeschaltet.")
 
     def remove(self, store_id: str) -> Store:
         store = self._store(store_id)
@@ -64,10 +71,16 @@ class PaymentMethodService:
             # never a saved card that the vault no longer knows.
             self.stores.set_payment_method(store.id, None)
             self.cards.remove_card(self.customer_of(store), store.payment_method.id)
+            self._note(store.id, "card_removed", "Karte entfernt; Autopay ist ausgeschaltet.")
         return self._store(store_id)
 
     def set_autopay(self, store_id: str, enabled: bool) -> Store:
         self._store(store_id)
         if not self.stores.set_autopay(store_id, enabled):
             raise NoPaymentMethodError()
+        self._note(
+            store_id,
+            "autopay_on" if enabled else "autopay_off",
+            "Autopay eingeschaltet." if enabled else "Autopay ausgeschaltet.",
+        )
         return self._store(store_id)

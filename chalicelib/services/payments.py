@@ -16,6 +16,7 @@ from chalicelib.domain.errors import (
     RateLimitedError,
 )
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
+from chalicelib.domain.money import format_eur
 from chalicelib.domain.payments import (
     MAX_INVOICES_PER_PAYMENT,
     Payment,
@@ -24,6 +25,7 @@ from chalicelib.domain.payments import (
     ProviderStatus,
     ProviderUpdate,
 )
+from chalicelib.services.activity import ActivityRecorder
 from chalicelib.services.invoices import InvoiceReader
 from chalicelib.services.payment_methods import PaymentMethodService
 from chalicelib.services.ports import (
@@ -65,6 +67,7 @@ class PaymentService:
     clock: Clock
     portal_url: str
     limiter: RateLimiter | None = None
+    activity: ActivityRecorder | None = None  # the owner's activity log (services/activity)
 
     # starting ---------------------------------------------------------------------------
     def start(
@@ -105,6 +108,12 @@ class PaymentService:
             )
             raise
         stored = self._remember_ref(payment, started)
+        if self.activity is not None:
+            self.activity.record(
+                store_id,
+                "payment_started",
+                f"Zahlung über {format_eur(payment.amount_cents)} gestartet.",
+            )
         return PaymentStart(stored, started.client_secret, started.approve_url)
 
     def _new_payment(

@@ -68,14 +68,14 @@ TABLES_BY_FUNCTION = {
     # it issues the receipts: numbered documents (counters), rendered and archived
     "PaymentEventsFunction": {
         "StoresTable", "InvoicesTable", "PaymentsTable", "ProcessedEventsTable",
-        "DocumentsTable", "CountersTable",
+        "DocumentsTable", "CountersTable", "ActivityTable",
     },
-    "ChargeStoreFunction": {"StoresTable", "InvoicesTable", "PaymentsTable"},
+    "ChargeStoreFunction": {"StoresTable", "InvoicesTable", "PaymentsTable", "ActivityTable"},
     # it only lists the stores (Scan) and queues one message per store
     "MonthlyBillingFunction": {"StoresTable"},
     # it issues (counter, invoice, open item) and then charges one store's invoice
     "IssueStoreFunction": {"StoresTable", "InvoicesTable", "PaymentsTable", "CountersTable"},
-    "DunningFunction": {"StoresTable", "InvoicesTable"},
+    "DunningFunction": {"StoresTable", "InvoicesTable", "ActivityTable"},
 }  # fmt: skip
 UNSCOPED_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # no resource-level IAM
 DATA_SERVICES = {

@@ -441,3 +441,71 @@ def test_without_an_accountant_nothing_is_forwarded(api, container, aws_stack):
 
     new = read_outbox(aws_stack["AWS_ENDPOINT_URL"])[before:]
     assert all(m["to"] == email for m in new), [m["to"] for m in new]
+
+
+# the operator ---------------------------------------------------------------------------
+
+
+def _cli(capsys: Any, *argv: str) -> tuple[int, dict[str, Any]]:
+    from chalicelib import cli
+
+    cli._container.cache_clear()
+    code = cli.main(list(argv))
+    out, _ = capsys.readouterr()
+    return code, (json.loads(out) if out.strip() else {})
+
+
+def test_the_operator_changes_the_email_and_the_sign_in_follows(api, container, aws_stack, capsys):
+    store_id, old_email, token = owner(api, container)
+    new_email = unique_email("betreiber")
+
+    code, out = _cli(capsys, "stores", "update", "--store", store_id, "--email", new_email)
+
+    assert (code, out) == (0, {"store_id": store_id})
+    assert (
+        post(api, "/api/auth/login", {"email": new_email, "password": PASSWORD}).status_code == 200
+    )
+    assert (
+        post(api, "/api/auth/login", {"email": old_email, "password": PASSWORD}).status_code == 401
+    )
+    fresh = body(post(api, "/api/auth/login", {"email": new_email, "password": PASSWORD}))
+    items = body(get(api, "/api/activity", fresh["access_token"]))["items"]
+    assert any(
+        i["type"] == "operator_changed" and "vom SIDES-Team" in i["summary"] for i in items
+    ), items
+    notices = [m for m in read_outbox(aws_stack["AWS_ENDPOINT_URL"]) if m["to"] == old_email]
+    assert any(new_email in m["text"] for m in notices)
+
+
+def test_the_operator_resets_a_locked_out_owners_mfa(api, container, capsys):
+    store_id, email, token = owner(api, container)
+    secret = body(post(api, "/api/auth/mfa/setup", None, token))["secret"]
+    assert (
+        post(api, "/api/auth/mfa/verify", {"code": _fresh_code(secret)}, token).status_code == 200
+    )
+    assert body(post(api, "/api/auth/login", {"email": email, "password": PASSWORD}))[
+        "mfa_required"
+    ]
+
+    code, out = _cli(capsys, "stores", "reset-mfa", "--store", store_id)
+
+    assert (code, out) == (0, {"store_id": store_id, "mfa_enabled": False})
+    signed_in = body(post(api, "/api/auth/login", {"email": email, "password": PASSWORD}))
+    assert "access_token" in signed_in
+    assert body(get(api, "/api/profile", signed_in["access_token"]))["mfa_enabled"] is False
+    code, _ = _cli(capsys, "stores", "reset-mfa", "--store", "st_gibtesnicht")
+    assert code != 0
+
+
+# what other parts of the portal did, in the log ----------------------------------------------
+
+
+def test_the_till_lock_is_in_the_log(api, container, providers):
+    store_id, _, token = owner(api, container)
+    (invoice,) = issue(container, store_id)
+    lock_day = invoice.due_date + timedelta(days=container.settings.dunning_grace_days + 1)
+
+    container.dunning.run(lock_day)
+
+    summaries = [i["summary"] for i in body(get(api, "/api/activity", token))["items"]]
+    assert "Kasse gesperrt, weil Rechnungen überfällig sind." in summaries

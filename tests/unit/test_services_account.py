@@ -252,3 +252,69 @@ def test_the_profile_shows_the_warning_and_reminders_state_it(c):
     }
     (reminder,) = [m for m in c.mailer.to(EMAIL) if m.subject.startswith("Zahlungserinnerung")]
     assert f"Deine Kasse wird am {lock_day.strftime('%d.%m.%Y')} gesperrt, wenn" in reminder.text
+
+
+# what other use cases note in the log -----------------------------------------------------
+
+
+def test_card_and_autopay_changes_are_noted(c):
+    secret = c.payment_methods.start_setup("st_1")
+    c.payment_methods.confirm_setup("st_1", c.cards.complete_setup(secret, "pm_1", "succeed"))
+    c.clock.advance(seconds=1)
+    c.payment_methods.set_autopay("st_1", False)
+    c.clock.advance(seconds=1)
+    c.payment_methods.remove("st_1")
+
+    assert [e.type for e in reversed(c.activity_log.of("st_1"))] == [
+        "card_saved",
+        "autopay_off",
+        "card_removed",
+    ]
+    assert _summaries(c)[0] == "Karte entfernt; Autopay ist ausgeschaltet."
+
+
+def test_published_events_are_noted_in_german_for_their_store(c):
+    from chalicelib.domain.events import InvoicePaid, PaymentFailed, StoreAccessChanged
+    from chalicelib.services.activity import ActivityPublisher
+
+    publisher = ActivityPublisher(c.publisher, c.activity_recorder)
+    now = c.clock.now()
+    publisher.publish(
+        [
+            InvoicePaid("st_1", "inv_1", "RE-2026-000001", 5831, "EUR", now, "pay_1").to_event(),
+            PaymentFailed("st_1", "inv_1", "pay_2", "card_declined", "autopay").to_event(),
+            StoreAccessChanged("st_1", "blocked", "overdue_invoices", now).to_event(),
+            StoreAccessChanged("st_1", "active", "no_overdue_invoices", now).to_event(),
+        ]
+    )
+
+    assert len(c.publisher.published) == 4  # published as before
+    noted = {e.type: e.summary for e in c.activity_log.of("st_1")}
+    assert noted["payment_succeeded"] == "Rechnung RE-2026-000001 über 58,31 € bezahlt."
+    assert noted["payment_failed"].startswith("Die automatische Abbuchung ist fehlgeschlagen.")
+    assert noted["till_locked"] == "Kasse gesperrt, weil Rechnungen überfällig sind."
+    assert noted["till_unlocked"] == "Kasse wieder freigeschaltet."
+
+
+def test_a_failing_log_never_fails_the_change(c):
+    class Broken:
+        def append(self, entry):  # type: ignore[no-untyped-def]
+            raise RuntimeError("table gone")
+
+    from chalicelib.services.activity import ActivityRecorder
+
+    recorder = ActivityRecorder(lambda: Broken(), lambda: c.clock)  # type: ignore[arg-type,return-value]
+
+    recorder.record("st_1", "card_saved", "Karte gespeichert.")  # no exception
+
+
+def test_the_operator_reset_turns_mfa_off_and_says_so(c):
+    principal = _principal(c)
+    setup = c.account_service.mfa_setup(principal)
+    c.account_service.mfa_verify(principal, pyotp.TOTP(setup.secret).now())
+
+    store = c.account_service.reset_mfa("st_1")
+
+    assert store.mfa_enabled is False
+    assert hasattr(c.auth.login(EMAIL, PASSWORD, IP), "access_token")
+    assert any("vom SIDES-Team zurückgesetzt" in text for text in _summaries(c))
