@@ -226,7 +226,6 @@ class Container:
     @cached
     def publisher(self) -> EventPublisher:
         from chalicelib.adapters.eventbridge import EventBridgePublisher
-
         from chalicelib.services.activity import ActivityPublisher
 
         # What the events say (paid, failed, refunded, till locked) also goes to the owner's
