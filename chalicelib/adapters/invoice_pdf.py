@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import functools
+import logging
 import unicodedata
-from collections.abc import Callable, Sequence
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import resources
+from io import BytesIO
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
+from fontTools import subset as ftsubset
+from fontTools.ttLib import TTFont
 from fpdf import FPDF, FontFace
-from fpdf.enums import Align, TableBordersLayout, XPos, YPos
-from fpdf.fonts import TTFFont
+from fpdf.enums import Align, FontDescriptorFlags, TableBordersLayout, TextEmphasis, XPos, YPos
+from fpdf.fonts import PDFFontDescriptor, SubsetMap, TTFFont
+from fpdf.output import (
+    CIDSystemInfo,
+    OutputProducer,
+    PDFFont,
+    _build_cmap_blocks,
+    _cid_font_widths,
+)
+from fpdf.syntax import Name, PDFArray, PDFContentStream
 
 from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus, list_group
 from chalicelib.domain.money import format_eur
@@ -89,20 +107,19 @@ class _InvoiceDocument(FPDF):
     def __init__(self, supplier: Supplier) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4", enforce_compliance=PDFA)
         self._supplier = supplier
-        for style, filename in _FONT_FILES.items():
-            self.add_font(_FONT, style, fname=_font_path(filename))
-        for font in self.fonts.values():
-            if not isinstance(font, TTFFont):
-                continue
-            # The subset keeps each glyph's outline as it is in the font, so its bounding box
-            # needs no recomputing: saving then copies glyph data instead of recompiling every
-            # glyph, which was half of the time of rendering an invoice.
-            font.ttfont.recalcBBoxes = False
+        for style in _FONT_FILES:
+            fontkey = f"{_FONT.lower()}{style}"
+            self.fonts[fontkey] = _LatoFont(_lato(style), index=len(self.fonts) + 1, key=fontkey)
         self.set_lang("de-DE")
         self.set_margins(_MARGIN_LEFT, _MARGIN_TOP, _MARGIN_RIGHT)
         self.set_auto_page_break(auto=True, margin=_FOOTER_HEIGHT + 6)
         self.alias_nb_pages()
         self.set_text_color(*_INK)
+
+    def output(self, *args: Any, **kwargs: Any) -> Any:
+        # The fonts come from the process-wide font cache (see _CachedFontsOutput).
+        kwargs.setdefault("output_producer_class", _CachedFontsOutput)
+        return super().output(*args, **kwargs)
 
     def normalize_text(self, text: str) -> str:
         # Every string passes through here, so store names from anywhere cannot crash a render
@@ -388,6 +405,8 @@ def _midnight_utc(value: date) -> datetime:
 
 
 def _to_cp1252(text: str) -> str:
+    if _encodable(text):  # nearly every string: nothing to replace
+        return text
     return "".join(_cp1252_char(char) for char in text)
 
 
@@ -401,9 +420,9 @@ def _cp1252_char(char: str) -> str:
     return decomposed or "?"
 
 
-def _encodable(char: str) -> bool:
+def _encodable(text: str) -> bool:
     try:
-        char.encode("cp1252")
+        text.encode("cp1252")
     except UnicodeEncodeError:
         return False
     return True
@@ -435,3 +454,314 @@ def _keep_together(pdf: FPDF, height: float) -> None:
 
 def _right_edge() -> float:
     return 210.0 - _MARGIN_RIGHT
+
+
+# --- Embedded fonts, prepared once per process ---------------------------------------------
+#
+# fpdf2 parses each TrueType font for every document and subsets, saves and compresses it
+# again when writing it; for two fonts that was more than half of the CPU of an invoice.
+# Every string a document draws passes `normalize_text`, i.e. it is cp1252, so a few
+# prepared subsets serve every document: one with the glyphs of German text (ASCII, umlauts,
+# ß, €, German quotes and dashes) and one with every cp1252 glyph of the font. Each is made
+# once per process with fontTools and fpdf2's subsetting options and kept as immutable bytes,
+# together with the metrics fpdf2 reads from the font. A document embeds the smallest of
+# them that holds all its glyphs (its bytes depend only on its own text), with its own
+# per-document state (the glyphs it used, their codes and widths, its font descriptor).
+# The PDF objects are those fpdf2 writes for a TrueType font.
+
+_LOG = logging.getLogger(__name__)
+
+# fpdf2's subsetting options (fpdf/output.py, OutputProducer._add_fonts).
+_DROPPED_TABLES = (
+    "FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC", "EBDT",
+    "EBLC", "EBSC", "SVG ", "CPAL", "COLR",
+)  # fmt: skip
+
+
+def _cp1252_characters() -> tuple[int, ...]:
+    found = []
+    for byte in range(0x20, 0x100):
+        try:
+            found.append(ord(bytes([byte]).decode("cp1252")))
+        except UnicodeDecodeError:
+            continue
+    return tuple(found)
+
+
+# The prepared subsets, smallest first; the last one holds everything normalize_text lets by.
+_GERMAN_TEXT = (*range(0x20, 0x7F), *map(ord, "\u00a0äöüÄÖÜß€–—·„“”‚‘’…§°•"))
+_PREPARED_CHARACTERS = (_GERMAN_TEXT, _cp1252_characters())
+
+
+@dataclasses.dataclass(frozen=True)
+class _FontProgram:
+    """A compiled TrueType subset: what is embedded as FontFile2 and where its glyphs are."""
+
+    raw: bytes
+    compressed: bytes  # as fpdf2 compresses it (zlib, default level)
+    glyph_ids: Mapping[str, int]  # glyph name -> glyph id in this subset
+
+
+@dataclasses.dataclass(frozen=True)
+class _LatoFace:
+    """What fpdf2 reads from one font file, read once: metrics, character map, descriptor."""
+
+    path: str
+    style: str
+    name: str
+    scale: float
+    up: int
+    ut: int
+    sp: int
+    ss: int
+    default_width: int
+    widths: Mapping[int, float]
+    cmap: Mapping[int, str]
+    glyph_ids: Mapping[int, int]
+    descriptor: Mapping[str, Any]
+    font_data: bytes
+    programs: tuple[_FontProgram, ...]  # the prepared subsets, smallest first
+
+    def program_for(self, glyph_names: frozenset[str]) -> _FontProgram:
+        """The smallest prepared subset with all of `glyph_names`."""
+        for program in self.programs:
+            if glyph_names <= program.glyph_ids.keys():
+                return program
+        # Not reachable through normalize_text; still correct, only made for this document.
+        return _subset_program(self.font_data, glyph_names | self.programs[-1].glyph_ids.keys())
+
+
+@functools.lru_cache(maxsize=8)
+def _subset_program(font_data: bytes, glyph_names: frozenset[str]) -> _FontProgram:
+    ttfont = TTFont(BytesIO(font_data), recalcTimestamp=False, lazy=True)
+    # Outlines are copied as they are, so their boxes need no recomputing.
+    ttfont.recalcBBoxes = False
+    options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True)
+    options.drop_tables += list(_DROPPED_TABLES)
+    subsetter = ftsubset.Subsetter(options)
+    subsetter.populate(glyphs=sorted(glyph_names))
+    subsetter.subset(ttfont)
+    glyph_ids = {name: ttfont.getGlyphID(name) for name in ttfont.getGlyphOrder()}
+    output = BytesIO()
+    ttfont.save(output)
+    ttfont.close()
+    raw = output.getvalue()
+    return _FontProgram(
+        raw=raw,
+        compressed=zlib.compress(raw, level=PDFContentStream._COMPRESSION_LEVEL),
+        glyph_ids=MappingProxyType(glyph_ids),
+    )
+
+
+@functools.cache
+def _lato(style: str) -> _LatoFace:
+    """Lato in `style`, parsed and subset once per process (the cache holds only immutable
+    data: bytes, numbers, strings and read-only mappings)."""
+    path = _font_path(_FONT_FILES[style])
+    with open(path, "rb") as file:
+        font_data = file.read()
+    parsed = TTFFont(FPDF(), Path(path), f"{_FONT.lower()}{style}", style)  # fpdf2's own metrics
+    desc = parsed.desc
+    face = _LatoFace(
+        path=path,
+        style=style,
+        name=parsed.name,
+        scale=parsed.scale,
+        up=parsed.up,
+        ut=parsed.ut,
+        sp=parsed.sp,
+        ss=parsed.ss,
+        default_width=int(desc.missing_width),
+        widths=MappingProxyType(dict(parsed.cw)),
+        cmap=MappingProxyType(dict(parsed.cmap)),
+        glyph_ids=MappingProxyType(dict(parsed.glyph_ids)),
+        descriptor=MappingProxyType(
+            {
+                "ascent": desc.ascent,
+                "descent": desc.descent,
+                "cap_height": desc.cap_height,
+                "flags": desc.flags,
+                "font_b_box": desc.font_b_box,
+                "italic_angle": desc.italic_angle,
+                "stem_v": desc.stem_v,
+                "missing_width": desc.missing_width,
+            }
+        ),
+        font_data=font_data,
+        programs=tuple(
+            _subset_program(
+                font_data, frozenset(parsed.cmap[code] for code in codes if code in parsed.cmap)
+            )
+            for codes in _PREPARED_CHARACTERS
+        ),
+    )
+    parsed.close()
+    return face
+
+
+class _LatoFont(TTFFont):
+    """fpdf2's TrueType font with this document's own state, built from a prepared face
+    instead of parsing the font file again."""
+
+    __slots__ = ("face",)
+
+    def __init__(self, face: _LatoFace, *, index: int, key: str) -> None:  # noqa: PLR0915
+        self.face = face
+        self.i = index
+        self.type = "TTF"
+        self.ttffile = Path(face.path)
+        self.is_compressed = False
+        self._hbfont = None
+        self.fontkey = key
+        self.biggest_size_pt = 0
+        self.collection_font_number = 0
+        self.ttfont = None  # nothing to parse per document
+        self.is_cff = False
+        self.is_cid_keyed = False
+        self.is_symbol = False
+        self.cff_ros = None
+        self.scale = face.scale
+        descriptor = face.descriptor
+        self.desc = PDFFontDescriptor(
+            ascent=descriptor["ascent"],
+            descent=descriptor["descent"],
+            cap_height=descriptor["cap_height"],
+            flags=FontDescriptorFlags(descriptor["flags"]),
+            font_b_box=descriptor["font_b_box"],
+            italic_angle=descriptor["italic_angle"],
+            stem_v=descriptor["stem_v"],
+            missing_width=descriptor["missing_width"],
+        )
+        default_width = face.default_width
+        self.cw = defaultdict(lambda: default_width, face.widths)
+        self.cmap = dict(face.cmap)
+        self.unicode_range = None
+        self.glyph_ids = dict(face.glyph_ids)
+        self.missing_glyphs = []
+        self.name = face.name
+        self.up = face.up
+        self.ut = face.ut
+        self.sp = face.sp
+        self.ss = face.ss
+        self.emphasis = TextEmphasis.coerce(face.style)
+        self.subset = SubsetMap(self)
+        self.palette_index = 0
+        self.color_font = None
+
+    def close(self) -> None:
+        self._hbfont = None
+
+
+class _CachedFontsOutput(OutputProducer):
+    """fpdf2's output with the prepared font programs: the font objects are those fpdf2
+    writes for a TrueType font (Type0 / CIDFontType2, Identity-H, ToUnicode, CIDToGIDMap,
+    FontFile2), only the program is not subset, saved and compressed again."""
+
+    def _add_fonts(
+        self,
+        image_objects_per_index: Any,
+        gfxstate_objs_per_name: Any,
+        pattern_objs_per_name: Any,
+    ) -> dict[int, Any]:
+        fonts = sorted(self.fpdf.fonts.values(), key=lambda font: font.i)
+        written: dict[int, Any] = {}
+        for font in fonts:
+            if not isinstance(font, _LatoFont):
+                raise TypeError(f"{font.fontkey}: invoice documents embed only Lato")
+            written[font.i] = self._add_lato(font)
+        return written
+
+    def _add_lato(self, font: _LatoFont) -> PDFFont:
+        used = [(glyph, code) for glyph, code in font.subset.items() if glyph is not None]
+        program = font.face.program_for(frozenset(glyph.glyph_name for glyph, _ in used))
+        if font.missing_glyphs:
+            _LOG.warning("%s has no glyph for %s", font.name, font.missing_glyphs[:10])
+        fontname = f"MPDFAA+{font.name}"
+        composite = PDFFont(subtype="Type0", base_font=fontname, encoding="Identity-H")
+        self._add_pdf_obj(composite, "fonts")
+        widths = {code: glyph.glyph_width for glyph, code in used}
+        cid_font = PDFFont(
+            subtype="CIDFontType2",
+            base_font=fontname,
+            d_w=font.desc.missing_width,
+            w=_cid_font_widths(widths),
+        )
+        self._add_pdf_obj(cid_font, "fonts")
+        composite.descendant_fonts = PDFArray([cid_font])
+
+        bf_chars = [
+            f"<{code:04X}> <{''.join(_utf16_code(u) for u in glyph.unicode)}>\n"
+            for glyph, code in used
+            if isinstance(glyph.unicode, tuple) and glyph.unicode
+        ]
+        to_unicode = PDFContentStream(
+            (
+                "/CIDInit /ProcSet findresource begin\n"
+                "12 dict begin\n"
+                "begincmap\n"
+                "/CIDSystemInfo\n"
+                "<</Registry (Adobe)\n"
+                "/Ordering (UCS)\n"
+                "/Supplement 0\n"
+                ">> def\n"
+                "/CMapName /Adobe-Identity-UCS def\n"
+                "/CMapType 2 def\n"
+                "1 begincodespacerange\n"
+                "<0000> <FFFF>\n"
+                "endcodespacerange\n"
+                f"{_build_cmap_blocks(bf_chars, 'bfchar')}"
+                "endcmap\n"
+                "CMapName currentdict /CMap defineresource pop\n"
+                "end\n"
+                "end"
+            ).encode("latin-1")
+        )
+        self._add_pdf_obj(to_unicode, "fonts")
+        composite.to_unicode = to_unicode
+
+        system_info = CIDSystemInfo()
+        self._add_pdf_obj(system_info, "fonts")
+        cid_font.c_i_d_system_info = system_info
+
+        descriptor = font.desc
+        descriptor.font_name = Name(fontname)
+        self._add_pdf_obj(descriptor, "fonts")
+        cid_font.font_descriptor = descriptor
+
+        cid_to_gid = bytearray(256 * 256 * 2)
+        for glyph, code in used:
+            glyph_id = program.glyph_ids[glyph.glyph_name]
+            cid_to_gid[code * 2] = glyph_id >> 8
+            cid_to_gid[code * 2 + 1] = glyph_id & 0xFF
+        cid_to_gid_map = PDFContentStream(contents=bytes(cid_to_gid), compress=True)
+        self._add_pdf_obj(cid_to_gid_map, "fonts")
+        cid_font.c_i_d_to_g_i_d_map = cid_to_gid_map
+
+        font_file = _FontFile(program)
+        self._add_pdf_obj(font_file, "fonts")
+        descriptor.font_file2 = font_file  # type: ignore[attr-defined]
+
+        # fpdf2's glyph lookups are memoized per subset map; free this document's entries.
+        font.subset.pick.cache_clear()
+        font.subset.get_glyph.cache_clear()
+        return composite
+
+
+class _FontFile(PDFContentStream):
+    """FontFile2 with the program compressed once per process (fpdf2's PDFFontStream
+    compresses it for every document)."""
+
+    def __init__(self, program: _FontProgram) -> None:
+        super().__init__(contents=b"")
+        self._contents = program.compressed
+        self.filter = Name("FlateDecode")
+        self.length = len(program.compressed)
+        self.length1 = len(program.raw)
+
+
+def _utf16_code(unicode: int) -> str:
+    if unicode > 0xFFFF:
+        high = 0xD800 | (unicode - 0x10000) >> 10
+        low = 0xDC00 | (unicode & 0x3FF)
+        return f"{high:04X}{low:04X}"
+    return f"{unicode:04X}"
