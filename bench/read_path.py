@@ -166,6 +166,7 @@ def run(proxy: CountingProxy) -> None:
                 "/api/invoices",
                 f"/api/invoices/{one.id}",
                 f"/api/invoices/{one.id}/pdf",
+                "/api/activity",
             ):
                 rows.append(
                     (size, path.replace(one.id, "{id}"), _measure(client, proxy, token, path))
