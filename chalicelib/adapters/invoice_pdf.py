@@ -648,6 +648,18 @@ class _LatoFont(TTFFont):
         self.palette_index = 0
         self.color_font = None
 
+    def get_text_width(
+        self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
+    ) -> tuple[int, float]:
+        # fpdf2's computation (Lato has a Unicode cmap, so no symbol mapping), without a
+        # generator: line breaking asks for the width of every growing line, character by
+        # character.
+        if text_shaping_params:
+            return super().get_text_width(text, font_size_pt, text_shaping_params)
+        if font_size_pt > self.biggest_size_pt:
+            self.biggest_size_pt = font_size_pt
+        return len(text), sum(map(self.cw.__getitem__, map(ord, text))) * font_size_pt * 0.001
+
     def close(self) -> None:
         self._hbfont = None
 
