@@ -27,6 +27,7 @@ _CREDENTIAL_ERRORS = {
 }
 _CODE_ERRORS = {"CodeMismatchException", "ExpiredCodeException"}
 _MFA_ERRORS = {"EnableSoftwareTokenMFAException", "InvalidUserPoolConfigurationException"}
+_SESSION_ERRORS = {"ResourceNotFoundException", "InvalidParameterException", "ExpiredCodeException"}
 _THROTTLED = {
     "TooManyRequestsException",
     "LimitExceededException",
@@ -73,7 +74,10 @@ def _from_mfa_session(session: str) -> tuple[str, str]:
         email, inner = data["u"], data["s"]
     except (ValueError, TypeError, KeyError) as exc:
         raise InvalidCredentialsError() from exc
-    if not isinstance(email, str) or not isinstance(inner, str) or not inner:
+    # Cognito's own bounds (a session has 20 to 2048 characters)
+    if not isinstance(email, str) or not isinstance(inner, str) or not 20 <= len(inner) <= 2048:
+        raise InvalidCredentialsError()
+    if not 1 <= len(email) <= 254:
         raise InvalidCredentialsError()
     return email, inner
 
@@ -136,6 +140,8 @@ class CognitoUserDirectory:
     def login_mfa(self, session: str, code: str) -> Tokens:
         """The second step of a sign-in with a one-time code."""
         email, cognito_session = _from_mfa_session(session)
+        if not (code.isdigit() and len(code) == 6):
+            raise InvalidCredentialsError()
         try:
             response = self._client.respond_to_auth_challenge(
                 ClientId=self._client_id,
@@ -144,7 +150,8 @@ class CognitoUserDirectory:
                 ChallengeResponses={"USERNAME": email, "SOFTWARE_TOKEN_MFA_CODE": code},
             )
         except ClientError as exc:
-            if _code(exc) in _CREDENTIAL_ERRORS | _CODE_ERRORS | _MFA_ERRORS:
+            # an expired, used or made-up session is a failed sign-in like a wrong code
+            if _code(exc) in _CREDENTIAL_ERRORS | _CODE_ERRORS | _MFA_ERRORS | _SESSION_ERRORS:
                 raise InvalidCredentialsError() from exc
             if _code(exc) in _THROTTLED:
                 raise RateLimitedError() from exc

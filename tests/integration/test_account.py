@@ -509,3 +509,21 @@ def test_the_till_lock_is_in_the_log(api, container, providers):
 
     summaries = [i["summary"] for i in body(get(api, "/api/activity", token))["items"]]
     assert "Kasse gesperrt, weil Rechnungen überfällig sind." in summaries
+
+
+@pytest.mark.parametrize(
+    "session",
+    [
+        "nonsense",
+        "eyJ1IjoiYUBiLmMiLCJzIjoieHl6In0",  # {"u":"a@b.c","s":"xyz"}: too short for Cognito
+        "eyJ1IjoiYUBiLmMiLCJzIjoiMDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzIn0",  # unknown to Cognito
+        "W10",
+        "%%%",
+        "eyJ1IjogMX0",
+    ],
+)
+def test_a_made_up_mfa_session_is_a_failed_sign_in(api, session):
+    answer = post(api, "/api/auth/login/mfa", {"session": session, "code": "123456"})
+
+    assert answer.status_code == 401
+    assert body(answer)["error"]["code"] == "invalid_credentials"
