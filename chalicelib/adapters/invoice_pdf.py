@@ -528,7 +528,8 @@ class _LatoFace:
             if glyph_names <= program.glyph_ids.keys():
                 return program
         # Not reachable through normalize_text; still correct, only made for this document.
-        return _subset_program(self.font_data, glyph_names | self.programs[-1].glyph_ids.keys())
+        wider = glyph_names | frozenset(self.programs[-1].glyph_ids)
+        return _subset_program(self.font_data, wider)
 
 
 @functools.lru_cache(maxsize=8)

@@ -17,7 +17,7 @@ from lxml import etree
 from pypdf import PdfReader
 
 from chalicelib.adapters.einvoice import EInvoiceError, check_schema, render_einvoice
-from chalicelib.adapters.invoice_pdf import render_invoice_pdf
+from chalicelib.adapters.invoice_pdf import _lato, render_invoice_pdf
 from chalicelib.domain.einvoice import EInvoiceFiles
 from chalicelib.domain.supplier import SAMPLE_SUPPLIER
 from tests.unit.test_einvoice import EXPORT, LICENCE, PAPER, TERMINAL, make_invoice, make_store
@@ -135,6 +135,22 @@ def test_a_german_document_embeds_the_smaller_prepared_subset() -> None:
     assert len(regular.getGlyphOrder()) < len(wider.getGlyphOrder()) < 275
     assert ord("é") not in regular.getBestCmap()
     assert ord("é") in wider.getBestCmap()
+
+
+def test_a_glyph_outside_the_prepared_subsets_still_gets_a_subset_with_it() -> None:
+    # Given a glyph of Lato that no cp1252 character maps to (normalize_text keeps such
+    # characters off the page, but the font objects must not depend on that)
+    face = _lato("")
+    widest = face.programs[-1]
+    outside = sorted(set(face.cmap.values()) - set(widest.glyph_ids))[0]
+
+    # When
+    program = face.program_for(frozenset({outside, "a"}))
+
+    # Then
+    assert outside in program.glyph_ids
+    assert set(widest.glyph_ids) <= set(program.glyph_ids)
+    assert len(TTFont(io.BytesIO(program.raw)).getGlyphOrder()) == len(program.glyph_ids)
 
 
 def test_the_invoice_pdf_without_xml_uses_the_same_fonts() -> None:
