@@ -202,3 +202,79 @@ def test_the_account_screen_by_keyboard_and_accessible(
     expect(page.get_by_test_id("mfa-qr")).to_be_visible()
     expect_accessible(page, "Konto mit Fehler und Einrichtung")
     _shot(page, f"account-forms-{width}")
+
+
+# Creates a store whose invoice was issued 20 days ago (due after 14): overdue for 6 days,
+# the till not locked yet; prints JSON.
+OVERDUE_STORE_SCRIPT = """
+import dataclasses, json, sys
+from datetime import timedelta
+from decimal import Decimal
+
+from chalicelib.bootstrap import get_container
+from chalicelib.domain.invoices import InvoiceLine
+from chalicelib.domain.stores import Address
+from chalicelib.services.stores import NewStore
+from local.seed import FixedClock
+
+name, email = sys.argv[1], sys.argv[2]
+container = get_container()
+store_id = container.store_service.create(
+    NewStore(name=name, email=email, address=Address("Teststraße 1", "10115", "Berlin", "DE"))
+)
+issuer = dataclasses.replace(
+    container.invoice_issuer, clock=FixedClock(container.clock.now() - timedelta(days=20))
+)
+invoice = issuer.issue(
+    store_id, [InvoiceLine("SIDES Kassenlizenz", 1, 4900, Decimal(19))], due_days=14
+)
+print(json.dumps({
+    "store_id": store_id,
+    "due_date": invoice.due_date.isoformat(),
+    "invitation_url": container.invitation_service.send(store_id).url,
+}))
+"""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375px", "desktop"])
+def test_the_profile_announces_the_lock_with_a_way_to_pay(
+    page: Page, stack: dict[str, Any], viewport: dict[str, int]
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    import uuid
+    from datetime import date, timedelta
+
+    from tests.e2e.conftest import ROOT
+    from tests.e2e.test_payments import accept_invitation
+
+    tag = uuid.uuid4().hex[:8]
+    email = f"faellig-{tag}@e2e.example"
+    done = subprocess.run(
+        [sys.executable, "-c", OVERDUE_STORE_SCRIPT, f"Trattoria Fällig {tag}", email],
+        cwd=ROOT,
+        env={**os.environ, **stack["env"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout.strip().splitlines()[-1])
+    owner = {"email": email, "password": f"Faellig-{tag}-2026"}
+    accept_invitation(stack, created["invitation_url"], owner["password"])
+    lock_day = date.fromisoformat(created["due_date"]) + timedelta(days=15)
+
+    sign_in(page, stack, owner)
+
+    warning = page.get_by_test_id("lock-warning")
+    expect(warning).to_contain_text(
+        f"Deine Kasse wird am {lock_day.strftime('%d.%m.')} gesperrt, wenn 58,31 € bis dahin "
+        "nicht bezahlt sind."
+    )
+    expect(page.get_by_test_id("lock-warning-pay")).to_have_attribute("href", "#/bezahlen")
+    width = "375" if viewport["width"] == 375 else "desktop"
+    _shot(page, f"profile-lock-warning-{width}")
+    expect_accessible(page, "Profil mit Sperrankündigung")
