@@ -320,8 +320,9 @@ class Container:
             self.verifier,
             self.memberships,
             self.limiter,
-            activity=self.activity_log,
-            accounts=self.accounts,
+            # only a sign-in writes the log (and looks up whose address it was)
+            activity=_OnFirstUse(lambda: self.activity_log),
+            accounts=_OnFirstUse(lambda: self.accounts),
         )
 
     # the owner's account ------------------------------------------------------------
