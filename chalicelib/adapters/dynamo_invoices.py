@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import secrets
 import threading
 import time
 from datetime import date, datetime
@@ -221,7 +222,13 @@ class DynamoInvoiceRepository:
         except TransactWriteError as exc:
             raise ConflictError() from exc
 
-    def _commit(self, invoice: Invoice, sequence: int, render_until: datetime | None) -> None:
+    def _commit(
+        self,
+        invoice: Invoice,
+        sequence: int,
+        render_until: datetime | None,
+        owner: str | None = None,
+    ) -> None:
         """Counter, invoice and open item: the whole critical section, one round trip. A
         failed condition hands back the item as it is (ALL_OLD), so no read is needed."""
         year = invoice.issue_date.year
@@ -233,6 +240,7 @@ class DynamoInvoiceRepository:
         )
         record = _to_record(invoice)
         record.render_until = render_until
+        record.render_owner = owner
         with TransactWrite(connection=connection()) as transaction:
             transaction.save(counter, condition=counter_condition, return_values="ALL_OLD")
             transaction.save(
@@ -251,19 +259,23 @@ class DynamoInvoiceRepository:
         with self._lock:
             guess = self._last_seen.get(year)
         sequence = guess + 1 if guess is not None else self.next_number(year)
+        # Marks this call's commit: when the answer to a transaction that did commit is lost
+        # and botocore sends it again, the invoice found is ours to render, not another's.
+        owner = secrets.token_hex(8)
         for attempt in range(ISSUE_ATTEMPTS):
             numbered = dataclasses.replace(
                 invoice, number=format_number(year, sequence), ready=False
             )
             self.issue_transactions += 1
             try:
-                self._commit(numbered, sequence, render_until)
+                self._commit(numbered, sequence, render_until, owner)
             except TransactWriteError as exc:
                 codes = _reason_codes(exc)
                 if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
                     existing = _reason_item(exc, 1)
                     if existing is not None:
-                        return _to_invoice(InvoiceRecord.from_raw_data(existing)), False
+                        record = InvoiceRecord.from_raw_data(existing)
+                        return _to_invoice(record), record.render_owner == owner
                     found = self.get(invoice.id)
                     if found is not None:
                         return found, False

@@ -183,8 +183,10 @@ class InvoiceRecord(_Record):
     # False from the commit until its PDF (and XML) are stored; absent on invoices written
     # before files were rendered after the commit (those were stored before it).
     ready = BooleanAttribute(null=True)
-    # Until when the issuer that committed it (or took it over) renders its files.
+    # Until when the issuer that committed it (or took it over) renders its files, and who
+    # that is (an issuer whose commit answer was lost knows its own invoice by it).
     render_until = UTCDateTimeAttribute(null=True)
+    render_owner = UnicodeAttribute(null=True)
     paid_at = UTCDateTimeAttribute(null=True)
     active_payment_id = UnicodeAttribute(null=True)
     paid_by = UnicodeAttribute(null=True)
