@@ -9,6 +9,8 @@ process makes moto do the same: the code goes out as an e-mail (readable with
 
 For software-token MFA (TOTP) moto gives every user one fixed secret and accepts a code
 any number of times; here each user gets a secret of its own and each code counts once.
+moto also files tokens under the e-mail typed at sign-in, so a changed e-mail would end
+them; here, as in Cognito, they belong to the user.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def patch_cognito(mail_from: str) -> None:
         return original_sign_out(self, access_token)
 
     patch_software_tokens()
+    patch_token_usernames()
     CognitoIdpBackend.global_sign_out = global_sign_out  # type: ignore[method-assign]
     CognitoIdpBackend.forgot_password = forgot_password  # type: ignore[method-assign]
     CognitoIdpBackend.confirm_forgot_password = confirm_forgot_password  # type: ignore[method-assign]
@@ -187,6 +190,43 @@ def patch_software_tokens() -> None:
     CognitoIdpBackend.associate_software_token = associate_software_token  # type: ignore[method-assign]
     CognitoIdpBackend.verify_software_token = verify_software_token  # type: ignore[method-assign]
     CognitoIdpBackend.respond_to_auth_challenge = respond_to_auth_challenge  # type: ignore[method-assign]
+
+
+def patch_token_usernames() -> None:
+    """With e-mail as the sign-in alias, Cognito's tokens belong to the user (its internal
+    username), so they stay valid when the e-mail changes. moto files them under the alias
+    typed at sign-in, which a changed e-mail no longer finds; here they are filed under the
+    user, and tokens still name the user's current e-mail."""
+    from moto.cognitoidp.models import CognitoIdpUserPool
+    from moto.cognitoidp.utils import flatten_attrs
+
+    def internal(pool: Any, username: str) -> str:
+        user = pool._get_user(username)
+        return str(user.username) if user is not None else username
+
+    original_jwt = CognitoIdpUserPool.create_jwt
+
+    def create_jwt(self: Any, client_id: str, username: str, *args: Any, **kwargs: Any) -> Any:
+        user = self.users.get(username)
+        if user is not None and self.extended_config.get("UsernameAttributes"):
+            username = flatten_attrs(user.attributes).get("email", username)
+        return original_jwt(self, client_id, username, *args, **kwargs)
+
+    original_refresh = CognitoIdpUserPool.create_refresh_token
+
+    def create_refresh_token(self: Any, client_id: str, username: str) -> Any:
+        return original_refresh(self, client_id, internal(self, username))
+
+    original_access = CognitoIdpUserPool.create_access_token
+
+    def create_access_token(self: Any, client_id: str, username: str, origin_jti: str) -> Any:
+        user = internal(self, username)
+        token, expires_in = original_access(self, client_id, user, origin_jti)
+        return token, expires_in
+
+    CognitoIdpUserPool.create_jwt = create_jwt  # type: ignore[method-assign]
+    CognitoIdpUserPool.create_refresh_token = create_refresh_token  # type: ignore[method-assign]
+    CognitoIdpUserPool.create_access_token = create_access_token  # type: ignore[method-assign]
 
 
 def serialize_dynamodb_writes() -> None:

@@ -278,3 +278,42 @@ def test_the_profile_announces_the_lock_with_a_way_to_pay(
     width = "375" if viewport["width"] == 375 else "desktop"
     _shot(page, f"profile-lock-warning-{width}")
     expect_accessible(page, "Profil mit Sperrankündigung")
+
+
+def test_change_email_with_the_code_then_the_password(
+    page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]]
+) -> None:
+    from tests.e2e.support import wait_for_mail
+
+    owner = new_owner(stack, portal, invoices=0)
+    sign_in(page, stack, owner)
+    _open_account(page)
+    new_email = f"neu-{owner['email']}"
+
+    # A new address: the code goes there, and confirming it moves the sign-in name.
+    page.get_by_test_id("email-new").fill(new_email)
+    page.get_by_test_id("email-send").click()
+    expect(page.get_by_test_id("notice")).to_contain_text(f"Code an {new_email}")
+    mail = wait_for_mail(stack, lambda m: m["to"] == new_email)
+    code = re.search(r"Dein Code lautet: (\d{6})", mail["text"])
+    assert code, mail["text"]
+    page.get_by_test_id("email-code").fill(code.group(1))
+    page.get_by_test_id("email-confirm").click()
+    expect(page.get_by_test_id("notice")).to_contain_text(f"jetzt {new_email}")
+    expect(page.get_by_test_id("email-current")).to_have_text(new_email)
+
+    # The password: the current one is needed; afterwards every session ends.
+    new_password = f"Neu-{owner['password']}"
+    page.get_by_test_id("password-current").fill(owner["password"])
+    page.get_by_test_id("password-new").fill(new_password)
+    page.get_by_test_id("password-repeat").fill(new_password)
+    page.get_by_test_id("password-save").click()
+    expect(page).to_have_url(re.compile(r"#/anmelden$"))
+    expect(page.get_by_test_id("notice")).to_contain_text("Dein Passwort ist geändert")
+    page.get_by_test_id("login-email").fill(new_email)
+    page.get_by_test_id("login-password").fill(new_password)
+    page.get_by_test_id("login-submit").click()
+    # back where the change was made
+    expect(page).to_have_url(re.compile(r"#/konto$"))
+    expect(page.get_by_test_id("activity-list")).to_contain_text("Passwort geändert")
+    expect(page.get_by_test_id("activity-list")).to_contain_text("E-Mail-Adresse von")

@@ -527,3 +527,28 @@ def test_a_made_up_mfa_session_is_a_failed_sign_in(api, session):
 
     assert answer.status_code == 401
     assert body(answer)["error"]["code"] == "invalid_credentials"
+
+
+def test_the_session_outlives_an_email_change(api, container, aws_stack):
+    # As in Cognito, tokens belong to the user, not to the address typed at sign-in.
+    _, email, token = owner(api, container)
+    refresh = body(post(api, "/api/auth/login", {"email": email, "password": PASSWORD}))
+    new_email = unique_email("neu")
+    post(api, "/api/profile/email-change", {"new_email": new_email}, token)
+    code = _code_mailed_to(aws_stack, new_email)
+    assert post(api, "/api/profile/email-change/confirm", {"code": code}, token).status_code == 200
+
+    renewed = post(api, "/api/auth/refresh", {"refresh_token": refresh["refresh_token"]})
+    changed = post(
+        api,
+        "/api/auth/change-password",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        token,
+    )
+
+    assert renewed.status_code == 200
+    assert changed.status_code == 204
+    assert (
+        post(api, "/api/auth/login", {"email": new_email, "password": NEW_PASSWORD}).status_code
+        == 200
+    )
