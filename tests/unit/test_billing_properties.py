@@ -823,3 +823,25 @@ def test_billing_properties_with_crashes_that_exposed_bugs(faults) -> None:
             SETTINGS, max_examples=30, derandomize=True, phases=[Phase.explicit, Phase.generate]
         ),
     )
+
+
+# Issuing with only the crashes around its two steps (commit, then files), always: the
+# committed invoice is finished by a redelivery, rendered once, never shown or mailed before.
+COMMIT_THEN_RENDER_FAULTS = (
+    ("invoices", "issue", "after"),  # committed, died before rendering
+    ("invoices", "claim_render", "before"),  # the redelivery died taking the files over
+    ("invoices", "mark_ready", "before"),  # files stored, died before marking it ready
+    ("invoices", "mark_ready", "after"),  # marked ready, died before mailing and charging
+)
+
+
+def test_billing_properties_with_crashes_between_commit_and_render() -> None:
+    machine = type(
+        "CommitThenRenderMachine", (BillingMachine,), {"faults": COMMIT_THEN_RENDER_FAULTS}
+    )
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            SETTINGS, max_examples=40, derandomize=True, phases=[Phase.explicit, Phase.generate]
+        ),
+    )
