@@ -365,7 +365,7 @@ def test_a_failed_payment_whose_money_arrived_after_all_still_pays_an_open_invoi
     assert _open_item_ids(repos, store) == set()
 
 
-def test_settle_success_for_an_invoice_already_paid_is_unwanted_and_moves_nothing(repos):
+def test_settle_success_for_an_invoice_already_paid_is_unwanted_and_pays_nothing(repos):
     # Given a payment for two invoices, the first of which was paid by another payment
     store = repos.new_store()
     first, second = _invoices(repos, store, count=2)
@@ -379,12 +379,13 @@ def test_settle_success_for_an_invoice_already_paid_is_unwanted_and_moves_nothin
     # Then it is recorded succeeded with a refund due
     stored = repos.ledger.get(payment.id)
     assert stored.status == PaymentStatus.SUCCEEDED and stored.refund_due
-    # and no invoice moved: the first stays paid by the other payment, the second is
-    # not paid by this one
+    # and it paid nothing: the first stays paid by the other payment, the second is not
+    # paid by this one and is open again for the owner (the payment lets go of it)
     first_now = _invoice(repos, first)
     assert (first_now.status, first_now.paid_at) == (InvoiceStatus.PAID, paid_before.paid_at)
     second_now = _invoice(repos, second)
-    assert second_now.status == InvoiceStatus.PROCESSING and second_now.paid_at is None
+    assert second_now.status == InvoiceStatus.OPEN and second_now.paid_at is None
+    assert second_now.active_payment_id is None
     assert _open_item_ids(repos, store) == {second.id}
     assert repos.ledger.get(late.id).status == PaymentStatus.SUCCEEDED
     # the invoices show the payment as succeeded (its refund follows)
@@ -475,30 +476,27 @@ def test_settle_failure_of_a_succeeded_payment_changes_nothing(repos):
 
 
 def test_release_gives_back_an_invoice_a_settled_payment_still_holds(repos):
-    # Given a payment that settled without paying its second invoice (its money was
-    # unwanted and has gone back), which it therefore still holds
+    # Given a payment for two invoices whose money came after the first was paid by
+    # another payment: settling it lets go of the second invoice at once
     store = repos.new_store()
     first, second = _invoices(repos, store, count=2)
     payment = _payment(store, [first, second])
     _paid_by_another(repos, store, first, holder=payment)
     assert repos.ledger.settle_success(payment, T0) == SettleOutcome.UNWANTED
-    assert repos.ledger.mark_refunded(payment, T0)
-    assert _invoice(repos, second).active_payment_id == payment.id
-
-    # When the invoices are released
-    refunded = repos.ledger.get(payment.id)
-    for invoice in (first, second):
-        repos.ledger.release(refunded, invoice.id, refunded.status, None, LATER)
-
-    # Then the one it held is open again and the paid one is untouched
     second_now = _invoice(repos, second)
     assert (second_now.status, second_now.active_payment_id) == (InvoiceStatus.OPEN, None)
     assert _invoice(repos, first).status == InvoiceStatus.PAID
-    # and releasing again is harmless, even after another payment took the invoice
+
+    # When a redelivery releases them again after another payment took the second one
+    settled = repos.ledger.get(payment.id)
     newer = _opened(repos, store, [second], created_at=LATER, updated_at=LATER)
-    repos.ledger.release(refunded, second.id, refunded.status, None, LATER)
+    for invoice in (first, second):
+        repos.ledger.release(settled, invoice.id, settled.status, None, LATER)
+
+    # Then nothing moves: the newer payment keeps the second, the first stays paid
     assert _invoice(repos, second).active_payment_id == newer.id
     assert _invoice(repos, second).status == InvoiceStatus.PROCESSING
+    assert _invoice(repos, first).status == InvoiceStatus.PAID
 
 
 # refunds ---------------------------------------------------------------------------------
