@@ -115,8 +115,13 @@ class BillingService:
         the store once and hands it on: the issuer neither reads it again nor reads the
         invoice or the counter before its transaction."""
         store = self.stores.get(request.store_id)
-        if store is None or not billable(store, request.cutoff):
+        if store is None:
             return None
+        if not billable(store, request.cutoff):
+            # Not billed (any more): but an invoice committed for it before (the store was
+            # closed between its commit and its files) still gets its files.
+            invoice_id = licence_invoice_id(store.id, request.period)
+            return self.issuer.finish_committed(invoice_id, store)
         line = InvoiceLine(
             f"SIDES Kassenlizenz {BillingPeriod.parse(request.period).label}",
             1,

@@ -179,6 +179,14 @@ class InvoiceIssuer:
             charged_automatically=charged_automatically,
         )
 
+    def finish_committed(self, invoice_id: str, store: Store) -> Invoice | None:
+        """The files of an invoice committed earlier whose files may be missing; None if no
+        invoice with this id exists (nothing is issued here)."""
+        invoice = self.invoices.get(invoice_id)
+        if invoice is None or invoice.ready:
+            return invoice
+        return self.finish(invoice, store)
+
     def _finish(
         self,
         invoice: Invoice,

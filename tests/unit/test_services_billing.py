@@ -189,6 +189,47 @@ def test_a_closed_store_is_not_billed():
     assert [r.store_id for r in c.charge_queue.sent] == [open_store.id]
 
 
+def test_each_store_is_issued_by_its_own_message_and_a_redelivery_issues_nothing_new():
+    # Given the run queued its stores and nobody has worked on them yet
+    c = make_container()
+    c.issue_queue.deliver = None
+    stores = [_store(c), _store(c)]
+    c.billing.run(PERIOD)
+    assert c.invoices.invoices == {} and len(c.issue_queue.waiting) == 2
+
+    # When each message is delivered, one of them twice (late, after the first was done)
+    first = c.issue_queue.waiting[0]
+    results = [c.billing.bill_store(r, c.charges.charge) for r in list(c.issue_queue.waiting)]
+    again = c.billing.bill_store(first, c.charges.charge)
+
+    # Then each store has its one invoice, ready, and the late copy changed nothing
+    assert {invoice.store_id for invoice, _ in results} == {s.id for s in stores}
+    assert all(invoice.ready for invoice, _ in results)
+    assert again[0] == c.invoices.get(licence_invoice_id(first.store_id, PERIOD))
+    assert c.invoices.counters == {2026: 2}
+
+
+def test_a_store_closed_between_commit_and_files_still_gets_its_invoice_files():
+    # Given the issuer died right after committing a store's invoice
+    c = make_container()
+    c.issue_queue.deliver = None
+    store = _store(c)
+    c.billing.run(PERIOD)
+    (request,) = c.issue_queue.waiting
+    c.invoices.faults.fail_next("issue", when="after")
+    with pytest.raises(InjectedFault):
+        c.billing.bill_store(request, c.charges.charge)
+    # and the store was closed before the message came again (its lease ran out)
+    assert c.stores.close(store.id, request.cutoff)
+    c.clock.advance(minutes=15)
+
+    invoice, _ = c.billing.bill_store(request, c.charges.charge)
+
+    # Then the committed invoice is finished (files, ready), and no other one is issued
+    assert invoice is not None and invoice.ready and invoice.number == "RE-2026-000001"
+    assert len(c.invoices.invoices) == 1 and c.invoices.counters == {2026: 1}
+
+
 def test_a_store_without_a_fee_is_skipped():
     c = make_container()
     free = _store(c, fee=0)
