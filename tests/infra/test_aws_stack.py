@@ -74,7 +74,9 @@ TABLES_BY_FUNCTION = {
     # it only lists the stores (Scan) and queues one message per store
     "MonthlyBillingFunction": {"StoresTable"},
     # it issues (counter, invoice, open item) and then charges one store's invoice
-    "IssueStoreFunction": {"StoresTable", "InvoicesTable", "PaymentsTable", "CountersTable"},
+    "IssueStoreFunction": {
+        "StoresTable", "InvoicesTable", "PaymentsTable", "CountersTable", "ActivityTable",
+    },
     "DunningFunction": {"StoresTable", "InvoicesTable", "ActivityTable"},
 }  # fmt: skip
 UNSCOPED_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # no resource-level IAM
