@@ -484,6 +484,8 @@ class Container:
             supplier=self.settings.supplier,
             clock=self.clock,
             portal_url=self.settings.portal_url,
+            publisher=self.publisher,
+            grace_days=self.settings.dunning_grace_days,
         )
 
     @cached

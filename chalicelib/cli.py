@@ -325,8 +325,16 @@ def invoices_credit(args: argparse.Namespace) -> dict[str, Any]:
     lines = [parse_line(text, settings.vat_rates) for text in args.line or []]
     if lines:
         check_lines(lines, settings.vat_rates, settings.max_invoice_gross_cents)
+    from chalicelib.domain.money import format_eur
+
     result = container.corrections.credit(args.invoice, lines or None, args.reason or "")
     refund = result.document.refund
+    if result.document.refund_owed and refund is None:
+        print(
+            "Hinweis: Die Rechnung wurde nicht über das Portal bezahlt; erstatte "
+            f"{format_eur(-result.document.gross_cents)} bitte von Hand.",
+            file=sys.stderr,
+        )
     return {
         "invoice_id": result.invoice.id,
         "credit_note": {

@@ -77,6 +77,7 @@ def _to_document(record: DocumentRecord) -> Document:
         reason=record.reason or "",
         refers_to_date=date.fromisoformat(record.refers_to_date) if record.refers_to_date else None,
         refund=_refund(record),
+        refund_owed=bool(record.refund_owed),
     )
 
 
@@ -107,6 +108,7 @@ def _to_record(document: Document) -> DocumentRecord:
         or None,
         reason=document.reason or None,
         refers_to_date=document.refers_to_date.isoformat() if document.refers_to_date else None,
+        refund_owed=document.refund_owed or None,
     )
 
 

@@ -298,6 +298,7 @@ class DocumentRecord(_Record):
     refers_to_date = UnicodeAttribute(null=True)
     # a credit note's refund: {"payment_id", "amount_cents", "status"}
     refund: MapAttribute[str, Any] = MapAttribute(null=True)
+    refund_owed = BooleanAttribute(null=True)
 
 
 class ProcessedEventRecord(_Record):

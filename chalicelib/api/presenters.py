@@ -93,7 +93,7 @@ def payment(item: Payment) -> dict[str, Any]:
         "status": item.status.value,
         "invoice_ids": list(item.invoice_ids),
         "failure_code": item.failure_code,
-        "failure_message": failure_message(item.failure_code),
+        "failure_message": failure_message(item.failure_code, item.status),
         "created_at": item.created_at,
         "updated_at": item.updated_at,
     }

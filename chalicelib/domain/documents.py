@@ -100,6 +100,7 @@ class Document:
     reason: str = ""
     refers_to_date: date | None = None  # the corrected invoice's issue date
     refund: Refund | None = None  # a credit note's money given back, once it is
+    refund_owed: bool = False  # issued for a paid invoice: money goes back with it
 
     @property
     def totals(self) -> Totals:

@@ -158,12 +158,24 @@ FAILURE_MESSAGES = {
     "superseded": "Du hast eine andere Zahlung gestartet; diese wurde deshalb abgebrochen.",
     "already_paid": "Die Rechnung war schon bezahlt; das Geld geht an dich zurück.",
     "no_payment_method": "Es ist keine Karte hinterlegt.",
+    "invoice_corrected": "Die Rechnung wurde korrigiert; diese Zahlung wurde deshalb "
+    "abgebrochen. Den Stand siehst du bei der Rechnung.",
+    "capture_declined": "Die Zahlung wurde abgelehnt. Bitte versuche es erneut oder wähle eine "
+    "andere Zahlungsart.",
+    "capture_failed": "Die Zahlung ist fehlgeschlagen. Bitte versuche es erneut oder wähle eine "
+    "andere Zahlungsart.",
+    "provider_unavailable": "Der Zahlungsanbieter war nicht erreichbar. Die Rechnung ist weiter "
+    "offen – bitte versuche es gleich noch einmal.",
 }
 
 
-def failure_message(code: str | None) -> str | None:
+def failure_message(code: str | None, status: PaymentStatus | None = None) -> str | None:
+    if status == PaymentStatus.REFUNDED:
+        return "Die Rechnung war schon beglichen; der Betrag wurde dir vollständig erstattet."
     if code is None:
         return None
     return FAILURE_MESSAGES.get(
-        code, "Die Zahlung ist fehlgeschlagen. Bitte versuche es erneut oder wähle PayPal."
+        code,
+        "Die Zahlung ist fehlgeschlagen. Bitte versuche es erneut oder wähle eine andere "
+        "Zahlungsart.",
     )

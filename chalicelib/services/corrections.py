@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Protocol
 
 from chalicelib.domain.archive import retain_until
@@ -19,10 +20,13 @@ from chalicelib.domain.errors import (
     InvoiceNotCreditableError,
     InvoiceNotFoundError,
     InvoiceNotVoidableError,
+    ServiceUnavailableError,
     StoreNotFoundError,
 )
+from chalicelib.domain.events import StoreAccessChanged
 from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus, compute_totals
 from chalicelib.domain.money import format_eur
+from chalicelib.domain.payments import ProviderStatus
 from chalicelib.domain.periods import today_in_berlin
 from chalicelib.domain.stores import Store
 from chalicelib.domain.supplier import Supplier
@@ -33,6 +37,7 @@ from chalicelib.services.ports import (
     CorrectionEffect,
     DocumentRepository,
     DocumentStore,
+    EventPublisher,
     InvoiceRepository,
     Mailer,
     PaymentLedger,
@@ -78,6 +83,8 @@ class CorrectionService:
     supplier: Supplier
     clock: Clock
     portal_url: str
+    publisher: EventPublisher | None = None
+    grace_days: int = 14
 
     def void(self, invoice_id: str, reason: str = "") -> Correction:
         """A Stornorechnung for an open invoice: it is void, nothing is owed any more."""
@@ -113,8 +120,13 @@ class CorrectionService:
         existing = self.documents.get(document_id)
         if existing is not None:
             return self._deliver(self._refund(existing, self._invoice(invoice_id)), invoice)
-        invoice = self._without_running_payment(invoice, InvoiceNotCreditableError)
-        amount = self._check_credit(invoice, credited)
+        # A credit note whose refund or delivery failed is finished before another one: the
+        # books already count it, so its money must go back and its document must exist.
+        self._finish_unfinished(invoice)
+        invoice = self._without_running_payment(
+            self._invoice(invoice_id), InvoiceNotCreditableError
+        )
+        amount = self._check_credit(invoice, credited, bool(lines))
         after = invoice.credited_cents + amount
         open_now = invoice.status == InvoiceStatus.OPEN
         effect = CorrectionEffect(
@@ -126,7 +138,10 @@ class CorrectionService:
             void=open_now and after >= invoice.totals.gross_cents,
             open_item_after=invoice.totals.gross_cents - after if open_now else None,
         )
-        draft = self._draft(invoice, DocumentKind.CREDIT_NOTE, document_id, credited, reason)
+        draft = dataclasses.replace(
+            self._draft(invoice, DocumentKind.CREDIT_NOTE, document_id, credited, reason),
+            refund_owed=invoice.status == InvoiceStatus.PAID,
+        )
         document = self.documents.add_numbered(draft, effect)
         return self._deliver(self._refund(document, self._invoice(invoice_id)), invoice)
 
@@ -150,34 +165,78 @@ class CorrectionService:
                 raise error("Die Rechnung wurde gerade bezahlt; erstelle eine Gutschrift.")
         return self._invoice(invoice.id)
 
-    def _check_credit(self, invoice: Invoice, lines: Sequence[InvoiceLine]) -> int:
+    def _check_credit(
+        self, invoice: Invoice, lines: Sequence[InvoiceLine], lines_given: bool
+    ) -> int:
         if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.PAID):
             raise InvoiceNotCreditableError(
                 "Nur offene oder bezahlte Rechnungen können gutgeschrieben werden."
             )
-        rates = {line.tax_rate_percent for line in invoice.lines}
-        if any(line.tax_rate_percent not in rates for line in lines):
+        field = "line" if lines_given else "invoice"
+        invoiced = {rate: (net, tax) for rate, net, tax in invoice.totals.by_rate}
+        if any(line.tax_rate_percent not in invoiced for line in lines):
             raise InvalidRequestError(
-                "line: Eine Gutschrift kann nur Steuersätze der Rechnung enthalten."
+                f"{field}: Eine Gutschrift kann nur Steuersätze der Rechnung enthalten."
             )
+        # Per rate, what was credited before plus this credit never exceeds what was
+        # invoiced at that rate: VAT is corrected only where it was charged.
+        before = self._credited_by_rate(invoice)
+        for rate, net, tax in compute_totals(lines).by_rate:
+            done_net, done_tax, notes = before.get(rate, (0, 0, 0))
+            # VAT is rounded per line on each document: split credits may round up by a
+            # cent each, never more.
+            if net + done_net > invoiced[rate][0] or tax + done_tax > invoiced[rate][1] + notes:
+                left = invoiced[rate][0] - done_net
+                raise InvalidRequestError(
+                    f"{field}: Zum Steuersatz {rate} % sind netto noch {format_eur(left)} "
+                    f"gutschreibbar; die Gutschrift nennt {format_eur(net)}."
+                )
         amount = compute_totals(lines).gross_cents
         remaining = invoice.totals.gross_cents - invoice.credited_cents
         if amount <= 0 or amount > remaining:
             raise InvalidRequestError(
-                f"line: Die Gutschrift ({format_eur(amount)}) muss größer als 0 sein und darf "
+                f"{field}: Die Gutschrift ({format_eur(amount)}) muss größer als 0 sein und darf "
                 f"den noch nicht gutgeschriebenen Betrag ({format_eur(remaining)}) nicht "
                 "übersteigen."
             )
         return amount
 
+    def _credit_notes(self, invoice: Invoice) -> list[Document]:
+        notes = (
+            self.documents.get(summary.id)
+            for summary in invoice.documents
+            if summary.kind == DocumentKind.CREDIT_NOTE
+        )
+        return [note for note in notes if note is not None]
+
+    def _credited_by_rate(self, invoice: Invoice) -> dict[Decimal, tuple[int, int, int]]:
+        """Per rate: net and VAT credited so far, and by how many credit notes."""
+        credited: dict[Decimal, tuple[int, int, int]] = {}
+        for note in self._credit_notes(invoice):
+            for rate, net, tax in note.totals.by_rate:
+                done_net, done_tax, notes = credited.get(rate, (0, 0, 0))
+                # credit notes carry negative sums
+                credited[rate] = (done_net - net, done_tax - tax, notes + 1)
+        return credited
+
+    def _finish_unfinished(self, invoice: Invoice) -> None:
+        for note in self._credit_notes(invoice):
+            if not note.ready or (note.refund_owed and note.refund is None):
+                self._deliver(self._refund(note, self._invoice(invoice.id)), invoice)
+
     @staticmethod
     def _credit_id(invoice: Invoice, lines: Sequence[InvoiceLine], reason: str) -> str:
         """The same command (invoice, lines, reason) always means the same credit note."""
-        described = [
-            (line.description, line.quantity, line.unit_net_cents, str(line.tax_rate_percent))
+        described = sorted(
+            (
+                line.description.strip(),
+                line.quantity,
+                line.unit_net_cents,
+                str(line.tax_rate_percent),
+            )
             for line in lines
-        ]
-        canonical = repr((described, reason.strip()))
+        )
+        canonical = repr((described, " ".join(reason.split()).casefold()))
         return f"gs_{invoice.id}_{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
 
     def _draft(
@@ -207,10 +266,10 @@ class CorrectionService:
     def _refund(self, document: Document, invoice: Invoice) -> Document:
         """Money already paid for what the credit note credits goes back, once, through the
         provider it came from (`refund-<document id>`)."""
-        if document.kind != DocumentKind.CREDIT_NOTE or document.refund is not None:
+        if not document.refund_owed or document.refund is not None:
             return document
-        if invoice.status != InvoiceStatus.PAID or invoice.paid_by is None:
-            return document
+        if invoice.paid_by is None:
+            return document  # paid outside the portal: the operator refunds by hand
         payment = self.ledger.get(invoice.paid_by)
         if payment is None:
             log.error("paid invoice without its payment", extra={"invoice_id": invoice.id})
@@ -218,7 +277,16 @@ class CorrectionService:
         amount = -document.gross_cents
         provider = self.providers.named(payment.provider)
         result = provider.refund(payment, f"refund-{document.id}", amount)
-        status = "succeeded" if result.status.value == "refunded" else "pending"
+        if result.status == ProviderStatus.REFUNDED:
+            status = "succeeded"
+        elif result.status == ProviderStatus.PROCESSING:
+            status = "pending"
+        else:
+            # Refused: nothing is recorded, so the next command for this invoice tries again.
+            raise ServiceUnavailableError(
+                f"Die Erstattung zur Gutschrift {document.number} wurde abgelehnt; wiederhole "
+                "den Befehl später."
+            )
         return self.documents.record_refund(document, Refund(payment.id, amount, status))
 
     def _deliver(self, document: Document, invoice: Invoice) -> Correction:
@@ -237,7 +305,22 @@ class CorrectionService:
             sent = self._mail(document, invoice, store, files)
             self.documents.mark_ready(document)
             document = dataclasses.replace(document, ready=True)
+        self._unlock_if_nothing_overdue(store.id)
         return Correction(self._invoice(invoice.id), document, sent)
+
+    def _unlock_if_nothing_overdue(self, store_id: str) -> None:
+        """A correction can settle the last overdue invoice: the till opens at once, as
+        after a payment, not only with the next daily run."""
+        store = self.stores.get(store_id)
+        now = self.clock.now()
+        if store is None or store.account_status != "blocked" or self.publisher is None:
+            return
+        if store.should_be_blocked(today_in_berlin(now), self.grace_days):
+            return
+        change = StoreAccessChanged(store.id, "active", "overdue_invoices_corrected", now)
+        # Announce first, then record (as everywhere): never a silent unlock.
+        self.publisher.publish([change.to_event()])
+        self.stores.set_access(store.id, "active", now)
 
     def _mail(
         self, document: Document, invoice: Invoice, store: Store, files: EInvoiceFiles
@@ -256,7 +339,7 @@ class CorrectionService:
                     document.number,
                     invoice.number,
                     -document.gross_cents,
-                    refunded=document.refund is not None,
+                    refunded=document.refund_owed,
                     link=link,
                     attachments=attachments,
                 )

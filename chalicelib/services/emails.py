@@ -256,7 +256,8 @@ def payment_receipt_mail(
     text = (
         "Hallo,\n\n"
         f"danke für deine Zahlung von {format_eur(amount_cents)} für {what}. Sie ist am "
-        f"{_local(paid_at)} bei uns eingegangen; damit ist alles bezahlt.\n\n"
+        f"{_local(paid_at)} bei uns eingegangen; damit "
+        f"{'ist die Rechnung' if len(numbers) == 1 else 'sind diese Rechnungen'} bezahlt.\n\n"
         f"Die Zahlungsbestätigung {receipt_number} hängt als PDF an und liegt im Kundenportal "
         "bei der Rechnung.\n\n"
         f"{autopay_line}"

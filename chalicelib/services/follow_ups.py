@@ -15,7 +15,7 @@ from chalicelib.domain.archive import retain_until
 from chalicelib.domain.documents import Document, DocumentKind, DocumentRef
 from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.events import InvoicePaid, PaymentRefunded, StoreAccessChanged
-from chalicelib.domain.invoices import Invoice
+from chalicelib.domain.invoices import Invoice, InvoiceStatus
 from chalicelib.domain.payments import PAID_STAGE, REFUNDED_STAGE, Payment, PaymentStatus
 from chalicelib.domain.periods import today_in_berlin
 from chalicelib.domain.stores import Store
@@ -169,14 +169,29 @@ class FollowUps:
             refunded_at=now,
         )
         self.publisher.publish([event.to_event()])
-        reason = (
-            "obwohl sie schon bezahlt war"
-            if len(invoices) == 1
-            else ("obwohl sie schon bezahlt waren")
-        )
+        reason = _refund_reason(invoices)
         for address in emails.recipients(store):
             self.mailer.send(
                 emails.refund_mail(
                     address, [i.number for i in invoices], payment.amount_cents, reason
                 )
             )
+
+
+def _refund_reason(invoices: Sequence[Invoice]) -> str:
+    """Why money went back, in the owner's words: what was already settled, and what is
+    still to pay."""
+    settled = [i for i in invoices if i.status in (InvoiceStatus.PAID, InvoiceStatus.VOID)]
+    still_open = [i.number for i in invoices if i not in settled]
+    how = " und ".join(
+        sorted({"storniert" if i.status == InvoiceStatus.VOID else "bezahlt" for i in settled})
+    )
+    if len(invoices) == 1:
+        return f"obwohl sie schon {how or 'beglichen'} war"
+    reason = (
+        f"obwohl {'eine davon' if len(settled) == 1 else 'einige davon'} schon "
+        f"{how or 'beglichen'} {'war' if len(settled) == 1 else 'waren'}"
+    )
+    if still_open:
+        reason += f" (offen und weiter zu bezahlen: {', '.join(still_open)})"
+    return reason

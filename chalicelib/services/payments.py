@@ -82,6 +82,12 @@ class PaymentService:
             )
         self._limit_starts(store_id)
         invoices = [self.reader.get(store_id, invoice_id) for invoice_id in ids]
+        settled = [i for i in invoices if i.status in (InvoiceStatus.PAID, InvoiceStatus.VOID)]
+        if settled:
+            # Refused before anything changes: a payment running for the others stays.
+            raise InvoiceNotPayableError(
+                f"Die Rechnung {settled[0].number} ist schon bezahlt oder storniert."
+            )
         running = self._running(invoices)
         if (
             len(running) == 1

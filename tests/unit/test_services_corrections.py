@@ -13,6 +13,7 @@ from chalicelib.domain.errors import (
     InvalidRequestError,
     InvoiceNotCreditableError,
     InvoiceNotVoidableError,
+    ServiceUnavailableError,
 )
 from chalicelib.domain.invoices import InvoiceLine, InvoiceStatus
 from chalicelib.services.corrections import reversed_lines
@@ -179,3 +180,75 @@ def test_two_corrections_at_once_get_two_consecutive_numbers(c):
     for thread in threads:
         thread.join()
     assert sorted(r.document.number for r in results) == ["ST-2026-000001", "ST-2026-000002"]
+
+
+# what a review found -----------------------------------------------------------------
+
+
+def test_credits_are_capped_per_vat_rate(c):
+    invoice = issued(c, [make_line(unit_net_cents=4900), make_line("Papier", 2, 1995, 7)])
+    paid_by_card(c, invoice)
+    with pytest.raises(InvalidRequestError, match="7"):
+        c.corrections.credit(invoice.id, [make_line("Papier", 1, 5000, 7)])
+    c.corrections.credit(invoice.id, [make_line("Papier", 1, 1995, 7)], reason="erste Rolle")
+    c.corrections.credit(invoice.id, [make_line("Papier", 1, 1995, 7)], reason="zweite Rolle")
+    with pytest.raises(InvalidRequestError):
+        c.corrections.credit(invoice.id, [make_line("Papier", 1, 1995, 7)], reason="dritte")
+    assert c.invoices.get(invoice.id).credited_cents == 2 * 2135
+
+
+def test_a_credit_note_whose_refund_failed_is_finished_before_the_next(c):
+    invoice = issued(c, [make_line(quantity=2)])
+    payment = paid_by_card(c, invoice)
+    c.cards.faults.fail_next("refund", when="before")
+    with pytest.raises(ServiceUnavailableError):
+        c.corrections.credit(invoice.id, [make_line()], reason="Ausfall A")
+    (first,) = c.document_records.of_kind(DocumentKind.CREDIT_NOTE)
+    assert first.refund is None and not first.ready
+
+    c.corrections.credit(invoice.id, [make_line()], reason="Ausfall B")
+
+    notes = {d.reason: d for d in c.document_records.of_kind(DocumentKind.CREDIT_NOTE)}
+    assert all(d.ready and d.refund is not None for d in notes.values())
+    assert c.cards.kept_cents(payment.id) == 0
+    assert c.invoices.get(invoice.id).refunded_cents == invoice.totals.gross_cents
+
+
+def test_the_same_credit_in_another_order_is_the_same_credit_note(c):
+    invoice = issued(c, [make_line(quantity=3), make_line("Papier", 3, 1995, 7)])
+    paid_by_card(c, invoice)
+    lines = [make_line(), make_line("Papier", 1, 1995, 7)]
+    first = c.corrections.credit(invoice.id, lines, reason="Rückgabe")
+    again = c.corrections.credit(invoice.id, list(reversed(lines)), reason=" rückgabe ")
+    assert again.document.id == first.document.id
+    assert len(c.cards.refunds) == 1
+
+
+def test_a_paid_invoice_without_a_portal_payment_is_credited_without_an_automatic_refund(c):
+    invoice = issued(c)
+    c.invoices.move(invoice, InvoiceStatus.PAID, c.clock.now())  # paid by bank transfer
+    result = c.corrections.credit(invoice.id, reason="Kulanz")
+    assert result.document.refund_owed and result.document.refund is None
+    mail = next(m for m in c.mailer.sent if result.document.number in m.subject)
+    assert "erstatten wir dir" in mail.text
+
+
+def test_a_refused_payment_for_several_invoices_leaves_the_running_payment_alone(c):
+    first, second = issued(c), None
+    second = c.invoice_issuer.issue(first.store_id, [make_line()])
+    paid_by_card(c, second)
+    running = c.payments.start(first.store_id, [first.id], "card").payment
+    from chalicelib.domain.errors import InvoiceNotPayableError
+
+    with pytest.raises(InvoiceNotPayableError, match=second.number):
+        c.payments.start(first.store_id, [first.id, second.id], "card")
+    assert c.ledger.get(running.id).is_open
+    assert c.invoices.get(first.id).active_payment_id == running.id
+
+
+def test_voiding_the_last_overdue_invoice_opens_the_till_at_once(c):
+    invoice = issued(c)
+    c.stores.set_access(invoice.store_id, "blocked", c.clock.now())
+    c.corrections.void(invoice.id)
+    assert c.stores.get(invoice.store_id).account_status == "active"
+    assert [e["status"] for e in c.publisher.of_type("StoreAccessChanged")] == ["active"]
