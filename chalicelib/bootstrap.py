@@ -262,15 +262,19 @@ class Container:
 
     @cached
     def card_vault(self) -> CardVault:
-        vault: CardVault = self.cards
+        vault: CardVault = _Deferred(lambda: self.cards, "stripe")
         return vault
 
     @cached
     def providers(self) -> ProviderRegistry:
+        """The registry: payment method → provider. A new provider is one line here. Each
+        is built (and its keys read) only when a payment first needs it, so an operator
+        command that moves no money works without the providers' secrets."""
         from chalicelib.services.providers import ProviderRegistry
 
-        """The registry: payment method → provider. A new provider is one line here."""
-        return ProviderRegistry({"card": self.cards, "paypal": self.paypal}, saved_method="card")
+        card: PaymentProvider = _Deferred(lambda: self.cards, "stripe")
+        paypal: PaymentProvider = _Deferred(lambda: self.paypal, "paypal")
+        return ProviderRegistry({"card": card, "paypal": paypal}, saved_method="card")
 
     @cached
     def document_records(self) -> DocumentRepository:
@@ -602,6 +606,20 @@ class _OnFirstUse:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._build(), name)
+
+
+class _Deferred:
+    """Stands in for an adapter until it is first used (its name is known before)."""
+
+    def __init__(self, build: Callable[[], Any], name: str) -> None:
+        self._build = build
+        self._built: Any = None
+        self.name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._built is None:
+            self._built = self._build()
+        return getattr(self._built, attribute)
 
 
 @functools.lru_cache(maxsize=1)
