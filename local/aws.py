@@ -16,6 +16,7 @@ them; here, as in Cognito, they belong to the user.
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import signal
 import threading
@@ -248,17 +249,71 @@ def serialize_dynamodb_writes() -> None:
         setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
 
 
+OUTBOX_PATH = "/_local/outbox"
+
+
+def sent_raw_messages() -> list[str]:
+    """Every raw e-mail SES on moto sent, oldest first (all accounts and regions)."""
+    from moto.ses.models import ses_backends
+
+    found: list[str] = []
+    for regions in ses_backends.values():
+        for backend in regions.values():
+            found.extend(
+                m.raw_data
+                for m in backend.sent_messages
+                if isinstance(getattr(m, "raw_data", None), str)
+            )
+    return found
+
+
+def _outbox_app(app: Any) -> Any:
+    """moto's app plus one read-only route for the outbox: the mails alone, not moto's whole
+    state (`/moto-api/data.json` serializes every backend and grows with every PDF stored)."""
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == OUTBOX_PATH and environ.get("REQUEST_METHOD") == "GET":
+            body = json.dumps({"messages": sent_raw_messages()}).encode("utf-8")
+            start_response(
+                "200 OK",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return app(environ, start_response)
+
+    return wsgi
+
+
+def _server_with_outbox(port: int) -> Any:
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class WithOutbox(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = _outbox_app(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return WithOutbox(ip_address="127.0.0.1", port=port, verbose=False)
+
+
 def serve(port: int, mail_from: str) -> None:
     import os
-
-    from moto.server import ThreadedMotoServer
 
     # Software-token MFA (TOTP) as in Cognito; moto checks codes only with this set.
     os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
 
     patch_cognito(mail_from)
     serialize_dynamodb_writes()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = _server_with_outbox(port)
     server.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

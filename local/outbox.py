@@ -30,10 +30,11 @@ def _attachments(parsed: EmailMessage) -> list[dict[str, Any]]:
 
 
 def read_outbox(endpoint_url: str) -> list[dict[str, Any]]:
-    data = requests.get(f"{endpoint_url.rstrip('/')}/moto-api/data.json", timeout=10).json()
+    # local/aws.py serves the mails alone (moto's data.json would be its whole state)
+    data = requests.get(f"{endpoint_url.rstrip('/')}/_local/outbox", timeout=30).json()
     messages = []
-    for raw in data.get("ses", {}).get("RawMessage", []):
-        parsed = email.message_from_string(raw["raw_data"], policy=default_policy)
+    for raw in data.get("messages", []):
+        parsed = email.message_from_string(raw, policy=default_policy)
         assert isinstance(parsed, EmailMessage)
         body = parsed.get_body(preferencelist=("plain",))
         messages.append(
