@@ -73,6 +73,8 @@ bench: install
 	$(BIN)/python bench/read_path.py
 	$(BIN)/python bench/webhook_to_paid.py
 	$(BIN)/python bench/monthly_run.py --stores 2000
+	$(BIN)/python bench/monthly_issue.py --stores 1000 --workers 4
+	$(BIN)/python bench/einvoice_cost.py
 	$(BIN)/python bench/package_size.py
 	$(BIN)/python bench/web_first_load.py
 
