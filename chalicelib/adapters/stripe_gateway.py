@@ -21,6 +21,7 @@ import stripe
 from chalicelib.domain.errors import (
     InvalidPayloadError,
     InvalidSignatureError,
+    ProviderError,
     ServiceUnavailableError,
 )
 from chalicelib.domain.payments import Payment, ProviderStatus, ProviderUpdate
@@ -184,6 +185,9 @@ class StripeCardGateway:
             raise ServiceUnavailableError() from exc
         except stripe.APIError as exc:
             raise ServiceUnavailableError() from exc
+        except stripe.InvalidRequestError as exc:
+            # e.g. an intent Stripe does not know (any more): no retry helps
+            raise ProviderError() from exc
 
     # PaymentProvider ---------------------------------------------------------------------
     def start(self, request: PaymentRequest) -> ProviderUpdate:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import date, datetime, timedelta
 
 from chalicelib.domain.dunning import lock_warning
+from chalicelib.domain.errors import PortalError
 from chalicelib.domain.events import StoreAccessChanged
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
 from chalicelib.domain.payments import PaymentKind
@@ -25,6 +27,7 @@ from chalicelib.services.ports import (
 )
 from chalicelib.services.settlement import Settlement
 
+log = logging.getLogger("portal.dunning")
 STALL_AFTER = timedelta(hours=12)  # an automatic charge whose worker died
 ABANDONED_AFTER = timedelta(minutes=30)  # a payment the owner started and never finished
 
@@ -58,9 +61,22 @@ class DunningService:
     metrics: Metrics = NO_METRICS
 
     def run(self, today: date) -> DunningResult:
+        """Every store, each on its own: one store's trouble (a provider refusing to tell
+        about an old payment, say) is logged and never keeps the others from their run."""
         total = DunningResult()
+        failed = 0
         for store in self.stores.list_all():
-            total = total + self.for_store(store, today)
+            try:
+                total = total + self.for_store(store, today)
+            except PortalError as exc:
+                failed += 1
+                log.error(
+                    "ALERT the daily run skipped a store",
+                    extra={"alert": "dunning_store_failed", "store_id": store.id,
+                           "error": type(exc).__name__},
+                )  # fmt: skip
+        if failed:
+            self.metrics.count("DunningStoresFailed", failed)
         return total
 
     def for_store(self, store: Store, today: date) -> DunningResult:

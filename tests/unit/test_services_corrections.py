@@ -252,3 +252,23 @@ def test_voiding_the_last_overdue_invoice_opens_the_till_at_once(c):
     c.corrections.void(invoice.id)
     assert c.stores.get(invoice.store_id).account_status == "active"
     assert [e["status"] for e in c.publisher.of_type("StoreAccessChanged")] == ["active"]
+
+
+def test_the_daily_run_goes_on_past_a_store_whose_provider_refuses(c):
+    from datetime import timedelta
+
+    from chalicelib.domain.errors import ProviderError
+
+    stuck = issued(c)
+    c.payments.start(stuck.store_id, [stuck.id], "card")  # left unfinished
+    overdue = issued(c)
+    c.stores.set_access(overdue.store_id, "blocked", c.clock.now())
+    c.corrections.void(overdue.id)
+    c.stores.set_access(overdue.store_id, "blocked", c.clock.now())  # as if nobody noticed
+    c.clock.advance(hours=1)
+    c.cards.faults.fail_next("get_intent", when="before", error=ProviderError)
+
+    c.dunning.run(c.clock.now().date() + timedelta(days=0))
+
+    assert c.stores.get(overdue.store_id).account_status == "active"  # the other store's run
+    assert c.metrics.counts.get("DunningStoresFailed") == 1
