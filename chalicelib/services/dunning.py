@@ -7,7 +7,7 @@ import logging
 from datetime import date, datetime, timedelta
 
 from chalicelib.domain.dunning import lock_warning
-from chalicelib.domain.errors import PortalError
+from chalicelib.domain.errors import ProviderError
 from chalicelib.domain.events import StoreAccessChanged
 from chalicelib.domain.invoices import Invoice, InvoiceStatus
 from chalicelib.domain.payments import PaymentKind
@@ -61,14 +61,15 @@ class DunningService:
     metrics: Metrics = NO_METRICS
 
     def run(self, today: date) -> DunningResult:
-        """Every store, each on its own: one store's trouble (a provider refusing to tell
-        about an old payment, say) is logged and never keeps the others from their run."""
+        """Every store, each on its own: a provider refusing to tell about one store's old
+        payment is logged and never keeps the others from their run. Passing trouble
+        (a dependency not answering) fails the run, which the scheduler retries."""
         total = DunningResult()
         failed = 0
         for store in self.stores.list_all():
             try:
                 total = total + self.for_store(store, today)
-            except PortalError as exc:
+            except ProviderError as exc:
                 failed += 1
                 log.error(
                     "ALERT the daily run skipped a store",
