@@ -181,7 +181,8 @@ class CorrectionService:
         # Per rate, what was credited before plus this credit never exceeds what was
         # invoiced at that rate: VAT is corrected only where it was charged.
         before = self._credited_by_rate(invoice)
-        for rate, net, tax in compute_totals(lines).by_rate:
+        totals = compute_totals(lines)
+        for rate, net, tax in totals.by_rate:
             done_net, done_tax, notes = before.get(rate, (0, 0, 0))
             # VAT is rounded per line on each document: split credits may round up by a
             # cent each, never more.
@@ -191,7 +192,7 @@ class CorrectionService:
                     f"{field}: Zum Steuersatz {rate} % sind netto noch {format_eur(left)} "
                     f"gutschreibbar; die Gutschrift nennt {format_eur(net)}."
                 )
-        amount = compute_totals(lines).gross_cents
+        amount = totals.gross_cents
         remaining = invoice.totals.gross_cents - invoice.credited_cents
         if amount <= 0 or amount > remaining:
             raise InvalidRequestError(
