@@ -8,18 +8,34 @@ Budgets (design.md §8), median of 10 fresh interpreters each:
   client and adapter that a signed-in GET /api/profile builds before its first AWS call
   (the authorizer's token check and membership read, the store read), with no network: the
   settings point at a closed local port and nothing is sent.
+
+Both run the API as it is deployed: a copy of app.py and chalicelib/ with the bytecode that
+infra/package.py puts into the package (a Lambda's code directory is read-only, so without
+it every cold start would compile the portal's modules). The libraries come from the virtual
+environment, whose bytecode pip wrote at install.
+
+A last line gives the floor under the read path: the libraries it cannot do without (chalice,
+the Powertools logger, PynamoDB, PyJWT with cryptography for RS256, one DynamoDB client) and
+none of the portal's code, against `import boto3`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from infra.definitions import load_template  # noqa: E402
+from infra.package import lambda_platform, precompile  # noqa: E402
+
 RUNS = 10
 HEAVY = ("stripe", "fpdf", "aws_lambda_powertools.utilities.idempotency", "boto3", "pynamodb")
 
@@ -48,7 +64,20 @@ container.store_service  # GET /api/profile
 StoreRecord._get_connection().connection.client
 elapsed = time.perf_counter() - start
 clients = {{id(m._get_connection().connection.client) for m in (StoreRecord, UserRecord)}}
-print(json.dumps({{"ms": elapsed * 1000, "modules": sorted(sys.modules), "clients": len(clients)}}))
+import chalicelib
+print(json.dumps({{"ms": elapsed * 1000, "modules": sorted(sys.modules), "clients": len(clients),
+                  "code": chalicelib.__file__}}))
+"""
+
+FLOOR = """
+import json, sys, time
+start = time.perf_counter()
+import chalice.app, aws_lambda_powertools.logging, jwt, pynamodb.models, pynamodb.connection
+from botocore.session import get_session
+get_session().create_client("dynamodb", region_name="eu-central-1",
+    aws_access_key_id="bench", aws_secret_access_key="bench")
+elapsed = time.perf_counter() - start
+print(json.dumps({{"ms": elapsed * 1000, "modules": []}}))
 """
 
 # Settings for the read path that lead nowhere: a closed port, fake credentials.
@@ -68,10 +97,21 @@ OFFLINE_ENV = {
 }
 
 
-def _once(code: str, env: dict[str, str] | None = None) -> dict[str, object]:
+def deployed_copy(target: Path) -> Path:
+    """app.py and chalicelib/ as the API's package holds them, bytecode included."""
+    shutil.copy2(ROOT / "app.py", target / "app.py")
+    shutil.copytree(
+        ROOT / "chalicelib", target / "chalicelib", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    if not precompile(target, lambda_platform(load_template())):
+        print("note: this interpreter is not the runtime's version; measuring without bytecode")
+    return target
+
+
+def _once(code: str, cwd: Path, env: dict[str, str] | None = None) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, "-X", "frozen_modules=on", "-c", code],
-        cwd=ROOT,
+        cwd=cwd,  # first on sys.path, as the package root is in Lambda
         capture_output=True,
         text=True,
         check=True,
@@ -82,19 +122,29 @@ def _once(code: str, env: dict[str, str] | None = None) -> dict[str, object]:
 
 
 def main() -> None:
-    # The three probes take turns, so a busy machine slows each of them alike.
+    with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
+        measure(deployed_copy(Path(tmp)))
+
+
+def measure(package: Path) -> None:
+    # The probes take turns, so a busy machine slows each of them alike.
     probes = {
         "boto3": (PROBE.format(module="boto3"), None),
         "app": (PROBE.format(module="app"), None),
         "read": (READ_PATH.format(), OFFLINE_ENV),
+        "floor": (FLOOR.format(), None),
     }
     times: dict[str, list[float]] = {name: [] for name in probes}
     last: dict[str, dict[str, object]] = {}
     for _ in range(RUNS):
         for name, (code, env) in probes.items():
-            last[name] = _once(code, env)
+            last[name] = _once(code, package, env)
             times[name].append(float(str(last[name]["ms"])))
-    boto, app, read = (statistics.median(times[name]) for name in ("boto3", "app", "read"))
+    boto, app, read, floor = (
+        statistics.median(times[name]) for name in ("boto3", "app", "read", "floor")
+    )
+    code = Path(str(last["read"]["code"]))
+    assert code.is_relative_to(package), f"measured {code}, not the deployed copy"
     app_modules = last["app"]["modules"]
     read_modules = last["read"]["modules"]
     assert isinstance(app_modules, list) and isinstance(read_modules, list)
@@ -117,6 +167,10 @@ def main() -> None:
         | {m for m in read_modules if m.endswith((".cognito", ".invoice_pdf", ".einvoice"))}
     )
     print(f"  modules it does not need but loads: {unneeded or 'none'}")
+    print(
+        f"floor: the read path's libraries alone: median {floor:7.1f} ms"
+        f" = {floor / boto:.2f} x import boto3"
+    )
     print(
         f"cold path to the first signed-in read / import boto3: {read / boto:.2f} (budget <= 1.50)"
     )

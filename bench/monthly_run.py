@@ -1182,7 +1182,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def current_period() -> str:
     from chalicelib.domain.dunning import period_of
-    from chalicelib.services.invoices import today_in_berlin
+    from chalicelib.domain.periods import today_in_berlin
 
     return period_of(today_in_berlin(datetime.now(UTC)))
 

@@ -121,7 +121,7 @@ def _container() -> Any:
 
 
 def _today(container: Any) -> date:
-    from chalicelib.services.invoices import today_in_berlin
+    from chalicelib.domain.periods import today_in_berlin
 
     return today_in_berlin(container.clock.now())
 

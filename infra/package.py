@@ -22,6 +22,7 @@ build are marked not deployable in the manifest, and infra/deploy.py refuses the
 from __future__ import annotations
 
 import argparse
+import compileall
 import dataclasses
 import hashlib
 import json
@@ -32,6 +33,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from py_compile import PycInvalidationMode
 from typing import Any
 
 import yaml
@@ -187,6 +189,29 @@ def _copy_dependencies(source: Path, target: Path) -> None:
 # --- the packages -----------------------------------------------------------------------
 
 
+def precompile(directory: Path, platform: Platform) -> bool:
+    """Writes every module's bytecode next to it, checked by no timestamp or hash.
+
+    Lambda's code directory is read-only: a package without bytecode compiles every module it
+    imports on each cold start, and the zip's coarse timestamps would make timestamp-checked
+    bytecode stale anyway. Unchecked bytecode is right for code that never changes in place.
+    It only helps when this interpreter is the runtime's version; otherwise nothing is written.
+    """
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" != platform.python_version:
+        log.warning(
+            "no bytecode: building with %s for python%s", sys.version, platform.python_version
+        )
+        return False
+    return bool(
+        compileall.compile_dir(
+            directory,
+            quiet=1,
+            workers=0,
+            invalidation_mode=PycInvalidationMode.UNCHECKED_HASH,
+        )
+    )
+
+
 def build_function(
     spec: FunctionSpec, out: Path, platform: Platform, *, skip_deps: bool, manifest: Manifest
 ) -> None:
@@ -206,6 +231,7 @@ def build_function(
         _copy_dependencies(deps, target)
         if not lambda_wheels:
             manifest.problems.append(f"{spec.name}: host packages, not {platform.pip_platform}")
+    precompile(target, platform)
     manifest.functions[spec.name] = {
         "logical_id": spec.logical_id,
         "path": f"functions/{spec.name}",
@@ -233,6 +259,10 @@ def _chalice_project(stage_dir: Path, platform: Platform, *, skip_deps: bool) ->
     if not skip_deps:
         deps, lambda_wheels = dependencies(API_REQUIREMENTS, platform)
         _copy_dependencies(deps, project / "vendor")
+    # chalice zips chalicelib/ and vendor/ whole, bytecode included (app.py is one small file)
+    precompile(project / "chalicelib", platform)
+    if (project / "vendor").is_dir():
+        precompile(project / "vendor", platform)
     return project, lambda_wheels
 
 

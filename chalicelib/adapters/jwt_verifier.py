@@ -7,10 +7,10 @@ import time
 from typing import Any
 
 import jwt
-import requests
+import urllib3
 
-from chalicelib.adapters.timeouts import HTTP_TIMEOUT
-from chalicelib.domain.errors import UnauthorizedError
+from chalicelib.adapters.timeouts import CONNECT_TIMEOUT_S, MAX_ATTEMPTS, READ_TIMEOUT_S
+from chalicelib.domain.errors import ServiceUnavailableError, UnauthorizedError
 
 # Unknown kids trigger a refetch (key rotation) at most this often, so forged kids
 # cannot turn every request into a JWKS download.
@@ -28,12 +28,26 @@ class CognitoTokenVerifier:
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = threading.Lock()
+        # urllib3 rather than requests: botocore has loaded it already, so a cold container
+        # pays nothing more for the one download it needs.
+        self._http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S),
+            retries=urllib3.Retry(total=MAX_ATTEMPTS - 1, redirect=0, raise_on_status=False),
+        )
 
     def _fetch(self) -> None:
-        response = requests.get(self._jwks_url, timeout=HTTP_TIMEOUT)
-        response.raise_for_status()
+        try:
+            response = self._http.request("GET", self._jwks_url)
+        except urllib3.exceptions.HTTPError as exc:
+            raise ServiceUnavailableError() from exc
+        if response.status != 200:
+            raise ServiceUnavailableError()
+        try:
+            document = response.json()
+        except ValueError as exc:
+            raise ServiceUnavailableError() from exc
         keys = {}
-        for entry in response.json().get("keys", []):
+        for entry in document.get("keys", []) if isinstance(document, dict) else []:
             if entry.get("kty") == "RSA" and entry.get("kid"):
                 keys[entry["kid"]] = jwt.PyJWK(entry, algorithm="RS256").key
         self._keys = keys

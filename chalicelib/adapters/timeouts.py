@@ -10,19 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import botocore.exceptions
-import requests
 from botocore.config import Config
 
 CONNECT_TIMEOUT_S = 1
 READ_TIMEOUT_S = 3
 MAX_ATTEMPTS = 2  # the first try and one retry
-HTTP_TIMEOUT = (float(CONNECT_TIMEOUT_S), float(READ_TIMEOUT_S))  # for plain HTTP calls (requests)
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     botocore.exceptions.ConnectionError,  # includes connect timeouts, refused connections
     botocore.exceptions.HTTPClientError,  # includes read timeouts, closed connections
-    requests.exceptions.Timeout,
-    requests.exceptions.ConnectionError,
     TimeoutError,
     ConnectionError,
 )

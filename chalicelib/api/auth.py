@@ -144,7 +144,7 @@ def mfa_disable(principal: Principal) -> Response:
 
 def _profile(principal: Principal) -> Response:
     from chalicelib.api import presenters
-    from chalicelib.services.invoices import today_in_berlin
+    from chalicelib.domain.periods import today_in_berlin
 
     container = get_container()
     store = container.store_service.profile(principal.store_id)

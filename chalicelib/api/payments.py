@@ -10,7 +10,7 @@ from chalicelib.api import http, presenters
 from chalicelib.api.signed_in import signed_in
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.errors import InvalidRequestError, PayloadTooLargeError
-from chalicelib.services.invoices import today_in_berlin
+from chalicelib.domain.periods import today_in_berlin
 from chalicelib.services.ports import Principal
 
 bp = Blueprint(__name__)

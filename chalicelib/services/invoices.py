@@ -6,9 +6,8 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from chalicelib.domain.archive import retain_until
 from chalicelib.domain.errors import (
@@ -21,6 +20,7 @@ from chalicelib.domain.invoices import (
     InvoiceLine,
     InvoiceStatus,
 )
+from chalicelib.domain.periods import today_in_berlin
 from chalicelib.domain.stores import OpenItem, Store
 from chalicelib.domain.supplier import Supplier
 from chalicelib.domain.validation import (
@@ -45,7 +45,6 @@ from chalicelib.services.ports import (
     StoreRepository,
 )
 
-BERLIN = ZoneInfo("Europe/Berlin")
 PDF_LINK_SECONDS = 300
 # How long the issuer that committed an invoice has to store its files before a redelivery
 # may take over (rendering takes well under a second; a Lambda dies after its timeout).
@@ -65,10 +64,6 @@ def xml_key(invoice: Invoice) -> str:
 
 def xml_filename(invoice: Invoice) -> str:
     return invoice.pdf_filename.removesuffix(".pdf") + ".xml"
-
-
-def today_in_berlin(now: datetime) -> date:
-    return now.astimezone(BERLIN).date()
 
 
 @dataclasses.dataclass(frozen=True)

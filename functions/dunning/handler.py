@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from chalicelib.bootstrap import get_container
-from chalicelib.services.invoices import today_in_berlin
+from chalicelib.domain.periods import today_in_berlin
 
 logger = Logger(service="dunning")
 # Off outside Lambda (no X-Ray daemon there); on in AWS, where the template enables tracing.

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.dunning import period_of
-from chalicelib.services.invoices import today_in_berlin
+from chalicelib.domain.periods import today_in_berlin
 
 logger = Logger(service="monthly-billing")
 # Off outside Lambda (no X-Ray daemon there); on in AWS, where the template enables tracing.

@@ -113,7 +113,8 @@ def test_code_paths_point_into_the_build(build: Path, packaged: dict[str, Any]) 
 def test_a_function_package_holds_its_own_handler_only(build: Path) -> None:
     for spec in function_specs(definitions.load_template()):
         functions = build / "functions" / spec.name / "functions"
-        assert sorted(p.name for p in functions.iterdir()) == ["__init__.py", spec.name]
+        held = sorted(p.name for p in functions.iterdir() if p.name != "__pycache__")
+        assert held == ["__init__.py", spec.name]
         assert (build / "functions" / spec.name / "chalicelib" / "bootstrap.py").is_file()
 
 
@@ -232,3 +233,29 @@ def test_what_the_api_bundles_pulls_in_no_pdf_library() -> None:
     assert "cryptography" in bundled  # and follows extras (PyJWT[crypto])
     assert not bundled & {"fpdf2", "fonttools", "pillow"}
     assert API_REQUIREMENTS == ("requirements.txt",)
+
+
+# --- packages carry bytecode, so a cold start compiles nothing ------------------------------
+
+
+def _unchecked_bytecode(data: bytes) -> bool:
+    # PEP 552: the flags word after the magic number; 0b01 hash-based, 0b10 check the source
+    return int.from_bytes(data[4:8], "little") == 0b01
+
+
+def test_packages_carry_bytecode_that_never_checks_its_source(build: Path) -> None:
+    tag = sys.implementation.cache_tag
+    with zipfile.ZipFile(build / "api" / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        sources = {n for n in names if n.startswith("chalicelib/") and n.endswith(".py")}
+        for source in sources:
+            folder, _, module = source.rpartition("/")
+            compiled = f"{folder}/__pycache__/{module[:-3]}.{tag}.pyc"
+            assert compiled in names, f"{source} has no bytecode in the API package"
+            assert _unchecked_bytecode(archive.read(compiled)), compiled
+    for spec in function_specs(definitions.load_template()):
+        package = build / "functions" / spec.name
+        for source in package.rglob("*.py"):
+            compiled = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+            assert compiled.is_file(), f"{source.relative_to(build)} has no bytecode"
+            assert _unchecked_bytecode(compiled.read_bytes()), compiled
