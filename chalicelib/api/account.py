@@ -75,9 +75,7 @@ def get_invoice(principal: Principal, invoice_id: str) -> Response:
 @signed_in(bp)
 def invoice_pdf(principal: Principal, invoice_id: str) -> Response:
     link = get_container().invoice_reader.pdf_link(principal.store_id, invoice_id)
-    return http.json_response(
-        {"url": link.url, "expires_in": link.expires_in, "filename": link.filename}
-    )
+    return http.json_response(presenters.link(link))
 
 
 @bp.route("/invoices/{invoice_id}/xml", methods=["GET"])
@@ -85,9 +83,7 @@ def invoice_pdf(principal: Principal, invoice_id: str) -> Response:
 @signed_in(bp)
 def invoice_xml(principal: Principal, invoice_id: str) -> Response:
     link = get_container().invoice_reader.xml_link(principal.store_id, invoice_id)
-    return http.json_response(
-        {"url": link.url, "expires_in": link.expires_in, "filename": link.filename}
-    )
+    return http.json_response(presenters.link(link))
 
 
 @bp.route("/support/requests", methods=["POST"], content_types=http.ACCEPTED_TYPES)
@@ -197,6 +193,4 @@ def export_documents(principal: Principal) -> Response:
     params = http.query_params(bp.current_request, {"year"})
     year = http.int_param(params.get("year", ""), "year", 2000, 2100)
     link = get_container().document_export.export_year(principal.store_id, year)
-    return http.json_response(
-        {"url": link.url, "expires_in": link.expires_in, "filename": link.filename}
-    )
+    return http.json_response(presenters.link(link))

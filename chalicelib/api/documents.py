@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api import http
+from chalicelib.api import http, presenters
 from chalicelib.api.signed_in import signed_in
 from chalicelib.bootstrap import get_container
 from chalicelib.services.ports import Principal
@@ -17,9 +17,7 @@ bp = Blueprint(__name__)
 @signed_in(bp)
 def document_pdf(principal: Principal, document_id: str) -> Response:
     link = get_container().document_reader.pdf_link(principal.store_id, document_id)
-    return http.json_response(
-        {"url": link.url, "expires_in": link.expires_in, "filename": link.filename}
-    )
+    return http.json_response(presenters.link(link))
 
 
 @bp.route("/documents/{document_id}/xml", methods=["GET"])
@@ -27,6 +25,4 @@ def document_pdf(principal: Principal, document_id: str) -> Response:
 @signed_in(bp)
 def document_xml(principal: Principal, document_id: str) -> Response:
     link = get_container().document_reader.xml_link(principal.store_id, document_id)
-    return http.json_response(
-        {"url": link.url, "expires_in": link.expires_in, "filename": link.filename}
-    )
+    return http.json_response(presenters.link(link))

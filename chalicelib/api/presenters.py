@@ -1,14 +1,21 @@
-"""JSON shapes of the contract (Profile, InvoiceSummary, Invoice)."""
+"""JSON shapes of the contract (Profile, InvoiceSummary, Invoice, Link)."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.dunning import lock_warning
 from chalicelib.domain.invoices import Invoice, list_group
 from chalicelib.domain.payments import Payment, failure_message
 from chalicelib.domain.stores import Store
+
+if TYPE_CHECKING:
+    from chalicelib.services.ports import DownloadLink
+
+
+def link(download: DownloadLink) -> dict[str, Any]:
+    return {"url": download.url, "expires_in": download.expires_in, "filename": download.filename}
 
 
 def profile(store: Store, today: date, grace_days: int = 14) -> dict[str, Any]:

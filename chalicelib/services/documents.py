@@ -6,9 +6,8 @@ import dataclasses
 
 from chalicelib.domain.documents import Document, DocumentKind
 from chalicelib.domain.errors import DocumentNotFoundError
-from chalicelib.services.ports import DocumentRepository, DocumentStore
+from chalicelib.services.ports import LINK_SECONDS, DocumentRepository, DocumentStore, DownloadLink
 
-PDF_LINK_SECONDS = 300
 # The documents that are e-invoices (receipts are not): their XRechnung is stored next to
 # the PDF under xml_key(document.pdf_key).
 E_INVOICE_KINDS = (DocumentKind.INVOICE, DocumentKind.CANCELLATION, DocumentKind.CREDIT_NOTE)
@@ -16,13 +15,6 @@ E_INVOICE_KINDS = (DocumentKind.INVOICE, DocumentKind.CANCELLATION, DocumentKind
 
 def xml_key(pdf_key: str) -> str:
     return pdf_key.removesuffix(".pdf") + ".xml"
-
-
-@dataclasses.dataclass(frozen=True)
-class DocumentLink:
-    url: str
-    expires_in: int
-    filename: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,19 +30,17 @@ class DocumentReader:
             raise DocumentNotFoundError()
         return document
 
-    def pdf_link(self, store_id: str, document_id: str) -> DocumentLink:
+    def pdf_link(self, store_id: str, document_id: str) -> DownloadLink:
         document = self.get(store_id, document_id)
-        url = self.files.presigned_download(
-            document.pdf_key, document.pdf_filename, PDF_LINK_SECONDS
-        )
-        return DocumentLink(url, PDF_LINK_SECONDS, document.pdf_filename)
+        url = self.files.presigned_download(document.pdf_key, document.pdf_filename, LINK_SECONDS)
+        return DownloadLink(url, LINK_SECONDS, document.pdf_filename)
 
-    def xml_link(self, store_id: str, document_id: str) -> DocumentLink:
+    def xml_link(self, store_id: str, document_id: str) -> DownloadLink:
         """The XRechnung of an invoice, Stornorechnung or credit note; a receipt has none
         and answers like a document that does not exist."""
         document = self.get(store_id, document_id)
         if document.kind not in E_INVOICE_KINDS:
             raise DocumentNotFoundError()
         filename = document.pdf_filename.removesuffix(".pdf") + ".xml"
-        url = self.files.presigned_download(xml_key(document.pdf_key), filename, PDF_LINK_SECONDS)
-        return DocumentLink(url, PDF_LINK_SECONDS, filename)
+        url = self.files.presigned_download(xml_key(document.pdf_key), filename, LINK_SECONDS)
+        return DownloadLink(url, LINK_SECONDS, filename)

@@ -23,14 +23,15 @@ from chalicelib.domain.invoices import Invoice
 from chalicelib.services.documents import xml_key as document_xml_key
 from chalicelib.services.invoices import pdf_key, xml_key
 from chalicelib.services.ports import (
+    LINK_SECONDS,
     Clock,
     DocumentRepository,
     DocumentStore,
+    DownloadLink,
     InvoiceRepository,
     StoreRepository,
 )
 
-LINK_SECONDS = 300
 KIND_LABEL = {
     "invoice": "Rechnung",
     "cancellation": "Stornorechnung",
@@ -43,13 +44,6 @@ class ExportStore(Protocol):
     def put_export(self, key: str, body: bytes) -> None: ...
 
     def presigned_download(self, key: str, filename: str, expires_in: int) -> str: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportLink:
-    url: str
-    expires_in: int
-    filename: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,10 +167,10 @@ class DocumentExport:
                     archive.writestr(name, body)
         return buffer.getvalue()
 
-    def export_year(self, store_id: str, year: int) -> ExportLink:
+    def export_year(self, store_id: str, year: int) -> DownloadLink:
         body = self.build(store_id, year)
         filename = f"SIDES-Belege-{year}.zip"
         key = f"exports/{store_id}/{year}-{secrets.token_hex(8)}.zip"
         self.exports.put_export(key, body)
         url = self.exports.presigned_download(key, filename, LINK_SECONDS)
-        return ExportLink(url=url, expires_in=LINK_SECONDS, filename=filename)
+        return DownloadLink(url=url, expires_in=LINK_SECONDS, filename=filename)

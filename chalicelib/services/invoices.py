@@ -33,9 +33,11 @@ from chalicelib.domain.validation import (
 from chalicelib.services import emails
 from chalicelib.services.cursors import CursorCodec
 from chalicelib.services.ports import (
+    LINK_SECONDS,
     NO_METRICS,
     Clock,
     DocumentStore,
+    DownloadLink,
     EInvoiceRenderer,
     InvoicePage,
     InvoiceRepository,
@@ -45,7 +47,6 @@ from chalicelib.services.ports import (
     StoreRepository,
 )
 
-PDF_LINK_SECONDS = 300
 # How long the issuer that committed an invoice has to store its files before a redelivery
 # may take over (rendering takes well under a second; a Lambda dies after its timeout).
 RENDER_LEASE = timedelta(seconds=120)
@@ -64,13 +65,6 @@ def xml_key(invoice: Invoice) -> str:
 
 def xml_filename(invoice: Invoice) -> str:
     return invoice.pdf_filename.removesuffix(".pdf") + ".xml"
-
-
-@dataclasses.dataclass(frozen=True)
-class PdfLink:
-    url: str
-    expires_in: int
-    filename: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,16 +302,16 @@ class InvoiceReader:
             raise InvoiceNotFoundError()
         return invoice
 
-    def pdf_link(self, store_id: str, invoice_id: str) -> PdfLink:
+    def pdf_link(self, store_id: str, invoice_id: str) -> DownloadLink:
         invoice = self.get(store_id, invoice_id)
         url = self.documents.presigned_download(
-            pdf_key(invoice), invoice.pdf_filename, PDF_LINK_SECONDS
+            pdf_key(invoice), invoice.pdf_filename, LINK_SECONDS
         )
-        return PdfLink(url=url, expires_in=PDF_LINK_SECONDS, filename=invoice.pdf_filename)
+        return DownloadLink(url=url, expires_in=LINK_SECONDS, filename=invoice.pdf_filename)
 
-    def xml_link(self, store_id: str, invoice_id: str) -> PdfLink:
+    def xml_link(self, store_id: str, invoice_id: str) -> DownloadLink:
         """The invoice's XRechnung (stored next to its PDF since invoices are e-invoices)."""
         invoice = self.get(store_id, invoice_id)
         filename = xml_filename(invoice)
-        url = self.documents.presigned_download(xml_key(invoice), filename, PDF_LINK_SECONDS)
-        return PdfLink(url=url, expires_in=PDF_LINK_SECONDS, filename=filename)
+        url = self.documents.presigned_download(xml_key(invoice), filename, LINK_SECONDS)
+        return DownloadLink(url=url, expires_in=LINK_SECONDS, filename=filename)

@@ -34,6 +34,20 @@ class Tokens:
 
 
 @dataclasses.dataclass(frozen=True)
+class DownloadLink:
+    """A short-lived link to one stored file, and the name it is saved under."""
+
+    url: str
+    expires_in: int
+    filename: str
+
+
+# How long a download link works: long enough to start the download, short enough that a
+# forwarded link is of no use.
+LINK_SECONDS = 300
+
+
+@dataclasses.dataclass(frozen=True)
 class Principal:
     """A verified signed-in user; the store comes from our membership record."""
 
