@@ -6,13 +6,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.account import ActivityEntry
 from chalicelib.domain.errors import InvalidCursorError
-from chalicelib.domain.events import DomainEvent
 from chalicelib.services.cursors import CursorCodec
-from chalicelib.services.ports import Clock, EventPublisher
+
+if TYPE_CHECKING:  # named in signatures only: a signed-in read publishes nothing
+    from chalicelib.domain.events import DomainEvent
+    from chalicelib.services.ports import Clock, EventPublisher
 
 _logger = logging.getLogger("portal.activity")
 

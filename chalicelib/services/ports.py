@@ -8,16 +8,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain.documents import Document, Refund
-from chalicelib.domain.events import DomainEvent
-from chalicelib.domain.invitations import Invitation
-from chalicelib.domain.invoices import Invoice, InvoiceStatus
-from chalicelib.domain.payments import Payment, PaymentStatus, ProviderUpdate
-from chalicelib.domain.stores import OpenItem, SavedCard, Store
-from chalicelib.domain.supplier import Supplier
-
-if TYPE_CHECKING:  # only the renderer's signature names it; the read path never renders
+# The ports name domain types only in signatures: importing a port loads no domain module,
+# so a cold container loads just the ones its request uses.
+if TYPE_CHECKING:
+    from chalicelib.domain.documents import Document, Refund
     from chalicelib.domain.einvoice import EInvoiceFiles
+    from chalicelib.domain.events import DomainEvent
+    from chalicelib.domain.invitations import Invitation
+    from chalicelib.domain.invoices import Invoice, InvoiceStatus
+    from chalicelib.domain.payments import Payment, PaymentStatus, ProviderUpdate
+    from chalicelib.domain.stores import OpenItem, SavedCard, Store
+    from chalicelib.domain.supplier import Supplier
 
 
 class Clock(Protocol):
