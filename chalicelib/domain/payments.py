@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from datetime import datetime
+from typing import Any
 
 MAX_INVOICES_PER_PAYMENT = 24
 
@@ -126,6 +127,19 @@ class ProviderUpdate:
     client_secret: str | None = None
     approve_url: str | None = None
     reusable_method: str | None = None  # a card the payer let us keep for later charges
+
+    @classmethod
+    def about(cls, payment: Payment, status: ProviderStatus, **details: Any) -> ProviderUpdate:
+        """News about one of our payments that we establish ourselves, not the provider:
+        its own provider, reference, amount and id, and the given status and details."""
+        known: dict[str, Any] = {
+            "provider": payment.provider,
+            "provider_ref": payment.provider_ref,
+            "amount_cents": payment.amount_cents,
+            "currency": payment.currency,
+            "payment_id": payment.id,
+        }
+        return cls(**(known | details), status=status)
 
     @property
     def moved_money(self) -> bool:

@@ -149,14 +149,8 @@ class ChargeService:
                     self.ledger.set_provider_ref(payment.id, found.provider_ref, None)
                 return dataclasses.replace(found, payment_id=payment.id)
         if store.payment_method is None:
-            return ProviderUpdate(
-                provider=provider.name,
-                provider_ref=None,
-                status=ProviderStatus.FAILED,
-                amount_cents=payment.amount_cents,
-                currency=payment.currency,
-                payment_id=payment.id,
-                failure_code="no_payment_method",
+            return ProviderUpdate.about(
+                payment, ProviderStatus.FAILED, provider_ref=None, failure_code="no_payment_method"
             )
         # Money moves only while this payment is the invoice's current one.
         if not self.ledger.claim(payment, self.clock.now()):

@@ -243,7 +243,10 @@ class PaymentService:
         if payment.is_open and self.settlement.abandon(payment, "payer_canceled"):
             current = self._own(store_id, payment_id)
             if self.settlement.follow_ups_due(current):
-                self.settlement.announce(self._observed(current))
+                observed = ProviderUpdate.about(
+                    current, ProviderStatus.SUCCEEDED, event_type="observed"
+                )
+                self.settlement.announce(observed)
         return self._own(store_id, payment_id)
 
     def get(self, store_id: str, payment_id: str) -> Payment:
@@ -255,15 +258,3 @@ class PaymentService:
         if payment is None or payment.store_id != store_id:
             raise PaymentNotFoundError()
         return payment
-
-    @staticmethod
-    def _observed(payment: Payment) -> ProviderUpdate:
-        return ProviderUpdate(
-            provider=payment.provider,
-            provider_ref=payment.provider_ref,
-            status=ProviderStatus.SUCCEEDED,
-            amount_cents=payment.amount_cents,
-            currency=payment.currency,
-            payment_id=payment.id,
-            event_type="observed",
-        )
