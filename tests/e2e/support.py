@@ -28,14 +28,18 @@ def api_token(stack: dict[str, Any], owner: dict[str, Any]) -> str:
 
 
 def wait_for_mail(
-    stack: dict[str, Any], matches: Callable[[dict[str, Any]], bool], timeout_s: float = 15.0
+    stack: dict[str, Any],
+    matches: Callable[[dict[str, Any]], bool],
+    seen: int = 0,
+    timeout_s: float = 20.0,
 ) -> dict[str, Any]:
+    """Polls the outbox until more than `seen` mails match; returns the newest match."""
     from local.outbox import read_outbox
 
     deadline = time.monotonic() + timeout_s
     while True:
         hits = [m for m in read_outbox(stack["env"]["AWS_ENDPOINT_URL"]) if matches(m)]
-        if hits:
+        if len(hits) > seen:
             return hits[-1]
         if time.monotonic() > deadline:
             pytest.fail(f"Keine passende E-Mail nach {timeout_s:.0f} s im Postausgang.")

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.support import expect_accessible
-from tests.e2e.test_payments import (
+from tests.e2e.owner import (
     CARD_OK,
     WAIT_MS,
     blocked_owner,
@@ -22,6 +21,7 @@ from tests.e2e.test_payments import (
     open_invoice,
     sign_in,
 )
+from tests.e2e.support import expect_accessible
 
 pytestmark = pytest.mark.e2e
 

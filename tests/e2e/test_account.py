@@ -18,8 +18,8 @@ import requests
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
+from tests.e2e.owner import new_owner, sign_in
 from tests.e2e.support import api_token, expect_accessible
-from tests.e2e.test_payments import new_owner, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -248,7 +248,7 @@ def test_the_profile_announces_the_lock_with_a_way_to_pay(
     from datetime import date, timedelta
 
     from tests.e2e.conftest import ROOT
-    from tests.e2e.test_payments import accept_invitation
+    from tests.e2e.owner import accept_invitation
 
     tag = uuid.uuid4().hex[:8]
     email = f"faellig-{tag}@e2e.example"

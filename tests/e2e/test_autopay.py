@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +22,8 @@ import requests
 from playwright.sync_api import Page, expect
 
 from chalicelib.services.billing import licence_invoice_id
-from tests.e2e.support import _tag, api_token, badge, wait_for_mail
+from tests.e2e.owner import new_owner, sign_in
+from tests.e2e.support import api_token, badge, wait_for_mail
 
 pytestmark = pytest.mark.e2e
 
@@ -48,39 +48,6 @@ def billing_run(portal: Callable[..., dict[str, Any]], period: str) -> dict[str,
     result = portal(*args, timeout_s=BILLING_WAIT_S + 60)
     assert result["period"] == period, result
     return result
-
-
-def new_owner(
-    stack: dict[str, Any], portal: Callable[..., dict[str, Any]], prefix: str
-) -> dict[str, Any]:
-    """A store of its own (no invoices yet) whose owner has accepted the invitation."""
-    tag = _tag()
-    email = f"{prefix}-{tag}@e2e.example"
-    store_id = portal(
-        "stores",
-        "create",
-        "--name",
-        f"Abbuchungscafé {tag}",
-        "--email",
-        email,
-        "--street",
-        "Teststraße 1",
-        "--postal-code",
-        "10115",
-        "--city",
-        "Berlin",
-    )["store_id"]
-    invitation_url = portal("invitations", "send", "--store", store_id)["invitation_url"]
-    match = re.fullmatch(r"/einladung/([^/?]+)", urlsplit(invitation_url).fragment)
-    assert match, f"unerwarteter Einladungslink: {invitation_url}"
-    password = f"Abbuchen-{tag}-2026"
-    response = requests.post(
-        f"{stack['url']}/api/invitations/{match.group(1)}/accept",
-        json={"password": password},
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
-    return {"store_id": store_id, "email": email, "password": password}
 
 
 def api_get(stack: dict[str, Any], token: str, path: str) -> dict[str, Any]:
@@ -110,16 +77,6 @@ def berlin_today() -> Any:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: what the owner does on the page
-
-
-def sign_in(page: Page, stack: dict[str, Any], owner: dict[str, Any]) -> None:
-    page.goto(stack["url"])
-    expect(page.get_by_role("heading", name="Anmelden", exact=True)).to_be_visible()
-    page.get_by_test_id("login-email").fill(owner["email"])
-    page.get_by_test_id("login-password").fill(owner["password"])
-    page.get_by_test_id("login-submit").click()
-    expect(page).to_have_url(re.compile(r"#/profil$"))
-    expect(page.get_by_test_id("profile-store-name")).to_be_visible()
 
 
 def fill_card(element: Any, number: str) -> None:
@@ -179,7 +136,7 @@ def open_invoice_from_list(page: Page, invoice_id: str) -> Any:
 def test_billing_run_charges_saved_card(
     page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]]
 ) -> None:
-    owner = new_owner(stack, portal, "autopay")
+    owner = new_owner(stack, portal, invoices=0, prefix="autopay")
     sign_in(page, stack, owner)
     save_card(page, CARD_OK)
     expect_autopay_on(page)
@@ -230,7 +187,7 @@ def test_billing_run_charges_saved_card(
 def test_card_needing_authentication_is_confirmed_on_the_page(
     page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]]
 ) -> None:
-    owner = new_owner(stack, portal, "autopay-3ds")
+    owner = new_owner(stack, portal, invoices=0, prefix="autopay-3ds")
     sign_in(page, stack, owner)
     save_card(page, CARD_3DS, three_d_secure=True)
     expect_autopay_on(page)
@@ -301,7 +258,7 @@ def test_card_needing_authentication_is_confirmed_on_the_page(
 def test_without_card_the_run_only_invoices(
     page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]]
 ) -> None:
-    owner = new_owner(stack, portal, "autopay-ohne-karte")
+    owner = new_owner(stack, portal, invoices=0, prefix="autopay-ohne-karte")
     sign_in(page, stack, owner)
     save_card(page, CARD_OK)
     expect_autopay_on(page)
@@ -345,7 +302,7 @@ def test_without_card_the_run_only_invoices(
 def test_store_blocked_by_dunning_is_unblocked_by_paying(
     page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]]
 ) -> None:
-    owner = new_owner(stack, portal, "mahnung")
+    owner = new_owner(stack, portal, invoices=0, prefix="mahnung")
     issued = portal(
         "invoices", "issue", "--store", owner["store_id"], "--line", LICENCE_LINE,
         "--due-days", "0",

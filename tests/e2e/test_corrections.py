@@ -11,8 +11,8 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from tests.e2e.owner import new_owner, open_invoice, sign_in
 from tests.e2e.support import badge, expect_accessible, wait_for_mail
-from tests.e2e.test_payments import new_owner, open_invoice, sign_in
 
 
 def _pdf_text(data: bytes) -> str:

@@ -10,8 +10,8 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from tests.e2e.owner import new_owner, sign_in
 from tests.e2e.support import expect_accessible, wait_for_mail
-from tests.e2e.test_payments import new_owner, sign_in
 
 XRECHNUNG_3 = b"urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
 

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import io
 import re
-import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import requests
 from playwright.sync_api import Page, expect
+
+from tests.e2e.owner import DEMO_EMAIL, NEW_PASSWORD, invitation_token, new_owner
+from tests.e2e.support import wait_for_mail
 
 pytestmark = pytest.mark.e2e
 
 DEMO_STORE = "Pizzeria Da Mario"
-DEMO_EMAIL = "mario@pizzeria-da-mario.example"
 SUPPORT_EMAIL = "support@sides.example"
 FIRST_PASSWORD = "Pizza-Mario-2026!"
-NEW_PASSWORD = "Neue-Pizza-2026?"
 WRONG_CREDENTIALS = "E-Mail-Adresse oder Passwort ist falsch."
 EURO = re.compile(r"\d{1,3}(\.\d{3})*,\d{2}\s€")
 RESET_CODE = re.compile(r"Dein Code lautet: (\d{6})")
@@ -29,69 +26,6 @@ RESET_CODE = re.compile(r"Dein Code lautet: (\d{6})")
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-def invitation_token(invitation_url: str) -> str:
-    fragment = urlsplit(invitation_url).fragment
-    match = re.fullmatch(r"/einladung/([^/?]+)", fragment)
-    assert match, f"unerwarteter Einladungslink: {invitation_url}"
-    return match.group(1)
-
-
-def new_owner(
-    stack: dict[str, Any],
-    portal: Callable[..., dict[str, Any]],
-    invoices: int = 1,
-) -> dict[str, Any]:
-    """A store of its own (with invoices) whose owner has accepted the invitation."""
-    tag = uuid.uuid4().hex[:8]
-    email = f"inhaber-{tag}@e2e.example"
-    store_id = portal(
-        "stores",
-        "create",
-        "--name",
-        f"Testcafé {tag}",
-        "--email",
-        email,
-        "--street",
-        "Teststraße 1",
-        "--postal-code",
-        "10115",
-        "--city",
-        "Berlin",
-    )["store_id"]
-    issued = [
-        portal("invoices", "issue", "--store", store_id, "--line", "SIDES Kassenlizenz;1;4900;19")
-        for _ in range(invoices)
-    ]
-    invitation_url = portal("invitations", "send", "--store", store_id)["invitation_url"]
-    password = f"Kaffee-{tag}-2026"
-    response = requests.post(
-        f"{stack['url']}/api/invitations/{invitation_token(invitation_url)}/accept",
-        json={"password": password},
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
-    return {"store_id": store_id, "email": email, "password": password, "invoices": issued}
-
-
-def wait_for_mail(
-    stack: dict[str, Any],
-    matches: Callable[[dict[str, Any]], bool],
-    seen: int = 0,
-    timeout_s: float = 20.0,
-) -> dict[str, Any]:
-    """Polls the outbox until more than `seen` mails match; returns the newest match."""
-    from local.outbox import read_outbox
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        hits = [m for m in read_outbox(stack["env"]["AWS_ENDPOINT_URL"]) if matches(m)]
-        if len(hits) > seen:
-            return hits[-1]
-        if time.monotonic() > deadline:
-            pytest.fail(f"Keine passende E-Mail nach {timeout_s:.0f} s im Postausgang.")
-        time.sleep(0.2)
 
 
 def count_mails(stack: dict[str, Any], matches: Callable[[dict[str, Any]], bool]) -> int:
@@ -318,7 +252,7 @@ def test_support_request_about_an_invoice(
     stack: dict[str, Any],
     portal: Callable[..., dict[str, Any]],
 ) -> None:
-    owner = new_owner(stack, portal)
+    owner = new_owner(stack, portal, prefix="inhaber")
     invoice = owner["invoices"][0]
     about_invoice = lambda m: SUPPORT_EMAIL in m["to"] and invoice["number"] in m["text"]  # noqa: E731
     assert count_mails(stack, about_invoice) == 0
@@ -364,7 +298,7 @@ def test_invoice_list_layout(
     stack: dict[str, Any],
     portal: Callable[..., dict[str, Any]],
 ) -> None:
-    owner = new_owner(stack, portal, invoices=3)
+    owner = new_owner(stack, portal, invoices=3, prefix="inhaber")
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(stack["url"])
     sign_in(page, owner["email"], owner["password"])

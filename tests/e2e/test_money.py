@@ -13,22 +13,24 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.e2e.support import api_token, badge, expect_accessible
-from tests.e2e.test_journey import DEMO_EMAIL, NEW_PASSWORD, invitation_token
-from tests.e2e.test_payments import (
+from tests.e2e.owner import (
     CARD_3DS,
     CARD_OK,
+    DEMO_EMAIL,
+    NEW_PASSWORD,
     WAIT_MS,
     api_invoice,
     choose_card,
     euro,
     fill_card,
+    invitation_token,
     new_owner,
     open_invoice,
     sign_in,
     start_card_payment,
     wait_for_pos_event,
 )
+from tests.e2e.support import api_token, badge, expect_accessible
 
 pytestmark = pytest.mark.e2e
 
