@@ -345,6 +345,9 @@ def main() -> int:
     print("Starte den lokalen Stack …", flush=True)
     started = time.monotonic()
     signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C
+    # Ctrl-C stops the stack even when it was started from a script in the background, where
+    # the shell hands it SIGINT ignored (and Python then leaves it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stack = Stack(port=args.port, state_file=args.state_file, quiet=True, announce=True)
     try:
         stack.start()

@@ -157,6 +157,9 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+    # Started the way a script in the background starts it (SIGINT ignored): the stack must
+    # still stop cleanly on SIGINT, which the teardown checks (exit 0).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _wait_for_state(
