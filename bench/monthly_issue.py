@@ -197,7 +197,7 @@ def _worker(index: int, results: Any) -> None:
 def _check(store_ids: list[str]) -> tuple[list[str], bool, int]:
     """Numbers of the year, whether they are 1..n, and PDFs stored under their number."""
     from chalicelib.bootstrap import get_container
-    from chalicelib.services.billing import licence_invoice_id
+    from chalicelib.domain.periods import licence_invoice_id
     from chalicelib.services.invoices import pdf_key
 
     container = get_container()

@@ -249,7 +249,11 @@ def invoices_issue(args: argparse.Namespace) -> dict[str, Any]:
     lines = [parse_line(text, settings.vat_rates) for text in args.line]
     check_lines(lines, settings.vat_rates, settings.max_invoice_gross_cents)
     invoice = container.invoice_issuer.issue(
-        args.store, lines, period=args.period, due_days=args.due_days
+        args.store,
+        lines,
+        period=args.period,
+        due_days=args.due_days,
+        invoice_id=_id_for_period(container, args.store, args.period) if args.period else None,
     )
     store = container.stores.get(args.store)
     item = next((i for i in store.open_items if i.invoice_id == invoice.id), None)
@@ -264,6 +268,27 @@ def invoices_issue(args: argparse.Namespace) -> dict[str, Any]:
         "number": invoice.number,
         "gross_cents": invoice.totals.gross_cents,
     }
+
+
+def _id_for_period(container: Any, store_id: str, period: str) -> str | None:
+    """An invoice for a service period is the store's one invoice of that month, under the id
+    the monthly run uses: whichever comes second finds the first, so the month is never
+    billed twice. Only after a Stornorechnung may the month be invoiced again (new id)."""
+    from chalicelib.domain.invoices import InvoiceStatus
+    from chalicelib.domain.periods import licence_invoice_id, period_label
+
+    invoice_id = licence_invoice_id(store_id, period)
+    existing = container.invoices.get(invoice_id)
+    if existing is None:
+        return invoice_id
+    if existing.status == InvoiceStatus.VOID:
+        return None
+    raise FieldError(
+        "Zeitraum",
+        f"Für {period_label(period)} hat der Store schon die Rechnung {existing.number}. "
+        "Eine weitere Leistung stellst du ohne --period aus; eine falsche Rechnung stornierst "
+        "du vorher mit `portal invoices void`.",
+    )
 
 
 def invoices_list(args: argparse.Namespace) -> dict[str, Any]:
@@ -356,7 +381,8 @@ def invoices_credit(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def billing_run(args: argparse.Namespace) -> dict[str, Any]:
-    from chalicelib.services.billing import licence_invoice_id, licence_payment_id
+    from chalicelib.domain.periods import licence_invoice_id
+    from chalicelib.services.billing import licence_payment_id
 
     _connect()
     container = _container()

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from chalicelib.bootstrap import Container
 from chalicelib.domain.invoices import InvoiceLine, InvoiceStatus
-from chalicelib.domain.periods import period_label
+from chalicelib.domain.periods import licence_invoice_id, period_label
 from chalicelib.domain.stores import Address
 from chalicelib.services.stores import NewStore
 
@@ -61,7 +61,13 @@ def seed_demo(container: Container) -> str:
         first = _month_start(today, back)
         issued_at = datetime(first.year, first.month, first.day, 8, 0, tzinfo=UTC)
         issuer = dataclasses.replace(container.invoice_issuer, clock=FixedClock(issued_at))
-        invoice = issuer.issue(store_id, _licence_lines(first), period=first.strftime("%Y-%m"))
+        period = first.strftime("%Y-%m")
+        invoice = issuer.issue(
+            store_id,
+            _licence_lines(first),
+            period=period,
+            invoice_id=licence_invoice_id(store_id, period),  # the run's own: billed once
+        )
         if paid:
             container.invoices.move(invoice, InvoiceStatus.PAID, issued_at + timedelta(days=3))
     hardware_at = datetime.combine(

@@ -76,3 +76,10 @@ class BillingPeriod:
 
 def period_label(period: str) -> str:
     return BillingPeriod.parse(period).label
+
+
+def licence_invoice_id(store_id: str, period: str) -> str:
+    """The id of a store's one invoice for a service period (its monthly licence), whoever
+    issues it: the monthly run, a repeated or resumed run, or the operator by hand. One id
+    per store and month is what keeps the month from being billed twice."""
+    return f"lic_{store_id}_{BillingPeriod.parse(period).compact}"

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus
-from chalicelib.domain.periods import BillingPeriod
+from chalicelib.domain.periods import BillingPeriod, licence_invoice_id
 from chalicelib.services.invoices import InvoiceIssuer
 from chalicelib.services.ports import (
     ChargeRequest,
@@ -27,11 +27,6 @@ log = logging.getLogger("portal.billing")
 LICENCE_VAT = Decimal(19)
 # Requests handed to the queue at once (it sends them in SQS batches of ten).
 ENQUEUE_CHUNK = 500
-
-
-def licence_invoice_id(store_id: str, period: str) -> str:
-    """Deterministic, so a second run (or a resumed one) finds the invoice it already made."""
-    return f"lic_{store_id}_{BillingPeriod.parse(period).compact}"
 
 
 def licence_payment_id(store_id: str, period: str, attempt: int) -> str:
@@ -134,6 +129,7 @@ class BillingService:
             period=request.period,
             invoice_id=licence_invoice_id(store.id, request.period),
             store=store,
+            charge_follows=True,
         )
 
     def bill_store(

@@ -118,8 +118,10 @@ class InvoiceIssuer:
         due_days: int = 14,
         invoice_id: str | None = None,
         store: Store | None = None,
+        charge_follows: bool = False,
     ) -> Invoice:
-        """`store`: the store as the caller just read it (saves reading it again)."""
+        """`store`: the store as the caller just read it (saves reading it again);
+        `charge_follows`: the monthly run charges a saved card right after (the mail says so)."""
         if due_days < 0 or due_days > 365:
             raise FieldError("Zahlungsziel", f"{due_days} Tage liegt nicht zwischen 0 und 365")
         if period is not None and (error := validate_period(period)):
@@ -149,8 +151,8 @@ class InvoiceIssuer:
         invoice, new = self.invoices.issue(draft, render_until=now + RENDER_LEASE)
         if new:
             self.metrics.count("InvoicesIssued")
-        # A licence invoice of a store with autopay is charged right after it is issued.
-        charged = invoice_id is not None and store.autopay and store.payment_method is not None
+        # The run's licence invoice of a store with autopay is charged right after it is issued.
+        charged = charge_follows and store.autopay and store.payment_method is not None
         return self._finish(invoice, store, supplier, leased=new, charged_automatically=charged)
 
     def finish(

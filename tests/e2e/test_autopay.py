@@ -21,7 +21,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from chalicelib.services.billing import licence_invoice_id
+from chalicelib.domain.periods import licence_invoice_id
 from tests.e2e.owner import new_owner, sign_in
 from tests.e2e.support import api_token, badge, wait_for_mail
 

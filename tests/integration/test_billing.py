@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.services.billing import licence_invoice_id, licence_payment_id
+from chalicelib.domain.periods import licence_invoice_id
+from chalicelib.services.billing import licence_payment_id
 from functions.charge_store.handler import handler as charge_handler
 from functions.issue_store.handler import handler as issue_handler
 from local.outbox import read_outbox

@@ -445,3 +445,32 @@ def test_a_stage_with_invalid_seller_data_issues_nothing(operator, store, tmp_pa
     assert billing[0] == 1 and billing[2].startswith("seller_data_invalid:")
     assert operator("invoices", "list", "--store", store_id)[1]["invoices"] == []
     assert _mails_to(operator, email) == []
+
+
+def test_a_month_is_invoiced_once_by_hand_or_by_the_run(operator, store):
+    from chalicelib.domain.periods import licence_invoice_id
+    from chalicelib.services.ports import IssueRequest
+
+    store_id, _ = store
+    licence = ("invoices", "issue", "--store", store_id, "--line", "SIDES Kassenlizenz;1;4900;19")
+    code, first, err = operator(*licence, "--period", "2026-10")
+    assert code == 0, err
+    assert first["invoice_id"] == licence_invoice_id(store_id, "2026-10")  # the run's own id
+
+    # A second invoice for the month is refused, naming the one that exists
+    code, out, err = operator(*licence, "--period", "2026-10")
+    _assert_mistake(code, out, err, "--period", first["number"])
+    code, listed, _ = operator("invoices", "list", "--store", store_id)
+    assert [i["number"] for i in listed["invoices"]] == [first["number"]]
+
+    # and the monthly run finds the month billed: no second licence invoice
+    container = cli._container()
+    request = IssueRequest(store_id, "2026-10", datetime.now(UTC))
+    assert container.billing.issue(request).number == first["number"]
+
+    # After a Stornorechnung the month may be invoiced again, under an id of its own
+    code, _, err = operator("invoices", "void", "--invoice", first["invoice_id"])
+    assert code == 0, err
+    code, again, err = operator(*licence, "--period", "2026-10")
+    assert code == 0, err
+    assert again["invoice_id"] != first["invoice_id"] and again["number"] != first["number"]

@@ -55,8 +55,8 @@ from chalicelib.domain.payments import (
     ProviderStatus,
     ProviderUpdate,
 )
-from chalicelib.domain.periods import today_in_berlin
-from chalicelib.services.billing import billable, licence_charge, licence_invoice_id
+from chalicelib.domain.periods import licence_invoice_id, today_in_berlin
+from chalicelib.services.billing import billable, licence_charge
 from chalicelib.services.invoices import pdf_key
 from tests.fakes import (
     AUTHENTICATE,

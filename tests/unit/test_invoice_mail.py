@@ -13,9 +13,9 @@ from pypdf import PdfReader
 from chalicelib.adapters.invoice_pdf import render_invoice_pdf
 from chalicelib.api.presenters import invoice_detail
 from chalicelib.domain.errors import EmailInUseError, InvoiceNotFoundError, StoreNotFoundError
+from chalicelib.domain.periods import licence_invoice_id
 from chalicelib.domain.supplier import SAMPLE_SUPPLIER
 from chalicelib.domain.validation import FieldError
-from chalicelib.services.billing import licence_invoice_id
 from chalicelib.services.invoices import pdf_key, xml_key
 from chalicelib.services.stores import StoreChanges
 from tests.fakes import T0, make_container, make_invoice, make_line, make_store

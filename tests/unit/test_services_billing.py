@@ -17,8 +17,8 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.events import PaymentProviderEvent
 from chalicelib.domain.invoices import InvoiceStatus
 from chalicelib.domain.payments import PAID_STAGE, PaymentStatus
-from chalicelib.domain.periods import today_in_berlin
-from chalicelib.services.billing import licence_invoice_id, licence_key, licence_payment_id
+from chalicelib.domain.periods import licence_invoice_id, today_in_berlin
+from chalicelib.services.billing import licence_key, licence_payment_id
 from chalicelib.services.charging import ChargeOutcome
 from chalicelib.services.ports import ChargeRequest
 from tests.fakes import (
