@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from chalicelib.domain.invoices import Invoice, InvoiceLine, InvoiceStatus
-from chalicelib.domain.periods import BillingPeriod, licence_invoice_id
+from chalicelib.domain.periods import BillingPeriod, licence_invoice_id, today_in_berlin
 from chalicelib.services.invoices import InvoiceIssuer
 from chalicelib.services.ports import (
     ChargeRequest,
@@ -47,13 +47,19 @@ class _BillingFields(Protocol):
     def closed_at(self) -> datetime | None: ...
 
 
-def billable(store: _BillingFields, cutoff: datetime) -> bool:
-    """Stores opened after the run started are billed next period; closed ones never."""
+def billable(store: _BillingFields, cutoff: datetime, period: str) -> bool:
+    """Stores opened after the run started are billed next period, and never for a month
+    before the one they opened in; closed ones never."""
     return not (
         (store.created_at and store.created_at > cutoff)
+        or (store.created_at and BillingPeriod.parse(period) < opened_in(store.created_at))
         or (store.closed_at and store.closed_at <= cutoff)
         or store.monthly_fee_cents <= 0
     )
+
+
+def opened_in(created_at: datetime) -> BillingPeriod:
+    return BillingPeriod.of(today_in_berlin(created_at))
 
 
 def licence_charge(invoice: Invoice) -> ChargeRequest | None:
@@ -93,7 +99,7 @@ class BillingService:
         store_ids: list[str] = []
         pending: list[IssueRequest] = []
         for store in self.directory.billing_candidates():
-            if not billable(store, cutoff):
+            if not billable(store, cutoff, period):
                 continue
             store_ids.append(store.store_id)
             pending.append(IssueRequest(store.store_id, period, cutoff))
@@ -112,7 +118,7 @@ class BillingService:
         store = self.stores.get(request.store_id)
         if store is None:
             return None
-        if not billable(store, request.cutoff):
+        if not billable(store, request.cutoff, request.period):
             # Not billed (any more): but an invoice committed for it before (the store was
             # closed between its commit and its files) still gets its files.
             invoice_id = licence_invoice_id(store.id, request.period)

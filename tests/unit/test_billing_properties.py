@@ -214,7 +214,7 @@ class BillingMachine(RuleBasedStateMachine):
         for invoice_id in set(self.c.invoices.invoices) - before:
             store = self.c.stores.get(self.c.invoices.get(invoice_id).store_id)
             # never billed before it existed or after it closed (as of the run's start)
-            assert billable(store, request.cutoff), (store, request)
+            assert billable(store, request.cutoff, request.period), (store, request)
         return invoice
 
     def _charge_after_issue(self, invoice) -> None:

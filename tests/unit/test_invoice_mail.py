@@ -20,7 +20,7 @@ from chalicelib.services.invoices import pdf_key, xml_key
 from chalicelib.services.stores import StoreChanges
 from tests.fakes import T0, make_container, make_invoice, make_line, make_store
 
-PERIOD = "2026-01"
+PERIOD = "2026-03"  # the month the test stores open in (T0)
 
 
 def _invoice_mails(c, address):

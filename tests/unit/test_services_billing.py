@@ -20,7 +20,7 @@ from chalicelib.domain.payments import PAID_STAGE, PaymentStatus
 from chalicelib.domain.periods import licence_invoice_id, today_in_berlin
 from chalicelib.services.billing import licence_key, licence_payment_id
 from chalicelib.services.charging import ChargeOutcome
-from chalicelib.services.ports import ChargeRequest
+from chalicelib.services.ports import ChargeRequest, IssueRequest
 from tests.fakes import (
     AUTHENTICATE,
     T0,
@@ -176,6 +176,24 @@ def test_a_store_created_after_the_run_started_is_billed_next_time():
 
     assert result.store_ids == (early.id,)
     assert c.invoices.get(licence_invoice_id(late.id, PERIOD)) is None
+
+
+def test_a_store_is_never_billed_for_a_month_before_it_opened():
+    # Given a store opened on 2 March 2026 (T0) and one opened long before
+    c = make_container()
+    new, old = _store(c, created_at=T0), _store(c)
+
+    # When February is billed late, and then March
+    february = c.billing.run("2026-02")
+    c.billing.run("2026-03")
+
+    # Then February bills only the older store; March bills both
+    assert february.store_ids == (old.id,)
+    assert c.invoices.get(licence_invoice_id(new.id, "2026-02")) is None
+    assert c.invoices.get(licence_invoice_id(new.id, "2026-03")) is not None
+    # and a message for February that reaches the worker anyway issues nothing
+    request = IssueRequest(new.id, "2026-02", c.clock.now())
+    assert c.billing.issue(request) is None
 
 
 def test_a_closed_store_is_not_billed():
