@@ -29,6 +29,7 @@ from chalicelib.domain.validation import (
     check_lines,
     check_monthly_fee,
     check_store_fields,
+    is_record_id,
     validate_period,
     validate_text,
 )
@@ -62,7 +63,10 @@ OPTIONS = {
     "Zeitraum": "--period",
     "Zahlungsziel": "--due-days",
     "Grund": "--reason",
+    "Stichtag": "--today",
 }
+# `dunning run --today` may look ahead (to see what a day will bring), never back.
+MAX_DAYS_AHEAD = 400
 
 
 class CliError(Exception):
@@ -427,7 +431,21 @@ def dunning_run(args: argparse.Namespace) -> dict[str, Any]:
 
     _connect()
     container = _container()
-    today = date.fromisoformat(args.today) if args.today else _today(container)
+    real_today = _today(container)
+    today = date.fromisoformat(args.today) if args.today else real_today
+    if today < real_today:
+        # A past day would find invoices not yet overdue and unlock tills that are.
+        raise FieldError("Stichtag", f"{today:%d.%m.%Y} liegt vor heute ({real_today:%d.%m.%Y})")
+    if (today - real_today).days > MAX_DAYS_AHEAD:
+        raise FieldError(
+            "Stichtag", f"{today:%d.%m.%Y} liegt mehr als {MAX_DAYS_AHEAD} Tage in der Zukunft"
+        )
+    if today != real_today:
+        print(
+            f"Hinweis: Stichtag {today:%d.%m.%Y} statt heute. Erinnerungen, Sperren und E-Mails "
+            "gelten wirklich.",
+            file=sys.stderr,
+        )
     return dataclasses.asdict(container.dunning.run(today))
 
 
@@ -458,8 +476,30 @@ def _period(text: str) -> str:
     return text.strip()
 
 
+def _store_id(text: str) -> str:
+    if not is_record_id(text):
+        raise argparse.ArgumentTypeError(f"„{text}“ ist keine Store-ID (z. B. st_0123456789abcdef)")
+    return text
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", required=True, type=_store_id, help="ID des Stores, z. B. st_0123456789abcdef"
+    )
+
+
+def _invoice_id(text: str) -> str:
+    if not is_record_id(text):
+        raise argparse.ArgumentTypeError(
+            f"„{text}“ ist keine Rechnungs-ID (z. B. inv_0123456789abcdef)"
+        )
+    return text
+
+
 def _day(text: str) -> str:
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(text)
         return date.fromisoformat(text).isoformat()
     except ValueError as exc:
         raise argparse.ArgumentTypeError(
@@ -607,7 +647,7 @@ def _stores(groups: Any) -> None:
         "portal stores show --store st_0123456789abcdef",
         stores_show,
     )
-    show.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+    _store_option(show)
     update = _command(
         stores,
         "update",
@@ -616,7 +656,7 @@ def _stores(groups: Any) -> None:
         "portal stores update --store st_0123456789abcdef --city Hamburg --postal-code 20095",
         stores_update,
     )
-    update.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+    _store_option(update)
     update.add_argument("--name", help='neuer Name, z. B. "Pizzeria Da Mario"')
     update.add_argument(
         "--email",
@@ -631,9 +671,7 @@ def _stores(groups: Any) -> None:
         "portal stores reset-mfa --store st_0123456789abcdef",
         stores_reset_mfa,
     )
-    reset_mfa.add_argument(
-        "--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef"
-    )
+    _store_option(reset_mfa)
     close = _command(
         stores,
         "close",
@@ -641,7 +679,7 @@ def _stores(groups: Any) -> None:
         "portal stores close --store st_0123456789abcdef",
         stores_close,
     )
-    close.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+    _store_option(close)
 
 
 def _invoices(groups: Any) -> None:
@@ -654,7 +692,7 @@ def _invoices(groups: Any) -> None:
         '--line "Thermopapier;2;1995;7"',
         invoices_issue,
     )
-    issue.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+    _store_option(issue)
     issue.add_argument(
         "--line",
         action="append",
@@ -679,7 +717,7 @@ def _invoices(groups: Any) -> None:
         "portal invoices list --store st_0123456789abcdef",
         invoices_list,
     )
-    listing.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+    _store_option(listing)
     for name, summary, run in (
         ("show", "eine Rechnung mit Positionen, USt je Satz und Zahlungen zeigen", invoices_show),
         ("resend", "eine Rechnung mit PDF noch einmal an den Store schicken", invoices_resend),
@@ -688,7 +726,10 @@ def _invoices(groups: Any) -> None:
             invoices, name, summary, f"portal invoices {name} --invoice inv_0123456789abcdef", run
         )
         command.add_argument(
-            "--invoice", required=True, help="ID der Rechnung, z. B. inv_0123456789abcdef"
+            "--invoice",
+            required=True,
+            type=_invoice_id,
+            help="ID der Rechnung, z. B. inv_0123456789abcdef",
         )
     void = _command(
         invoices,
@@ -708,7 +749,10 @@ def _invoices(groups: Any) -> None:
     )
     for command in (void, credit):
         command.add_argument(
-            "--invoice", required=True, help="ID der Rechnung, z. B. inv_0123456789abcdef"
+            "--invoice",
+            required=True,
+            type=_invoice_id,
+            help="ID der Rechnung, z. B. inv_0123456789abcdef",
         )
         command.add_argument(
             "--reason",
@@ -787,7 +831,7 @@ def build_parser() -> argparse.ArgumentParser:
         "portal invitations send --store st_0123456789abcdef",
         invitations_send,
     )
-    send.add_argument("--store", required=True, help="ID des Stores, z. B. st_0123456789abcdef")
+    _store_option(send)
     _invoices(groups)
     _jobs(groups)
     return parser

@@ -14,13 +14,13 @@ from typing import Any, TypeVar
 from chalice.app import Response
 
 from chalicelib.domain import errors
+from chalicelib.domain.validation import is_record_id
 
 MAX_BODY_BYTES = 64 * 1024
 # Deeper JSON than any route takes; bounded before parsing, so a body under the size limit
 # cannot exhaust the parser's recursion.
 MAX_JSON_DEPTH = 8
 # Identifiers in a path are opaque, but always short runs of these characters.
-PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
 ASCII_DIGITS = re.compile(r"[0-9]{1,9}", re.ASCII)
 # Fields whose value is a password: a bad character is a broken password rule, named as such.
 PASSWORD_FIELDS = frozenset({"password", "new_password", "current_password"})
@@ -127,7 +127,7 @@ def endpoint(view: F) -> F:
 
 def path_id(value: Any) -> str:
     """An identifier from the path, refused before it is used anywhere."""
-    if not isinstance(value, str) or not PATH_ID.fullmatch(value):
+    if not isinstance(value, str) or not is_record_id(value):
         raise errors.InvalidRequestError("Die Kennung in der Adresse ist ungültig.")
     return value
 

@@ -49,6 +49,14 @@ class FieldError(InvalidRequestError):
         self.problem = problem
 
 
+# Our record ids (stores, invoices, payments, documents): what any id we made looks like.
+RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
+
+
+def is_record_id(value: object) -> bool:
+    return isinstance(value, str) and RECORD_ID.fullmatch(value) is not None
+
+
 def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in text)
 

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -474,3 +474,32 @@ def test_a_month_is_invoiced_once_by_hand_or_by_the_run(operator, store):
     code, again, err = operator(*licence, "--period", "2026-10")
     assert code == 0, err
     assert again["invoice_id"] != first["invoice_id"] and again["number"] != first["number"]
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (("stores", "show", "--store", ""), "--store"),
+        (("stores", "close", "--store", " "), "--store"),
+        (("invitations", "send", "--store", "st_1/../x"), "--store"),
+        (("invoices", "list", "--store", ""), "--store"),
+        (("invoices", "show", "--invoice", ""), "--invoice"),
+        (("invoices", "void", "--invoice", "inv_ü"), "--invoice"),
+        (("invoices", "credit", "--invoice", "x" * 129), "--invoice"),
+        (("dunning", "run", "--today", "20261130"), "--today"),
+    ],
+)
+def test_ids_and_days_that_cannot_be_ours_are_mistakes(operator, argv, option):
+    code, out, err = operator(*argv)
+    _assert_mistake(code, out, err, option)
+
+
+@pytest.mark.parametrize("days", [-1, -30000, 401, 2_000_000])
+def test_the_daily_run_looks_ahead_a_little_and_never_back(operator, days):
+    today = cli._today(cli._container())
+    try:
+        day = (today + timedelta(days=days)).isoformat()
+    except OverflowError:
+        day = "9999-12-31"
+    code, out, err = operator("dunning", "run", "--today", day)
+    _assert_mistake(code, out, err, "--today")
