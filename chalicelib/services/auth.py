@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -82,14 +83,19 @@ class EmailOwners(Protocol):
     def store_of_email(self, email: str) -> str | None: ...
 
 
-def session_email(session: str) -> str | None:
-    """The sign-in name inside an MFA session (see adapters.cognito), if readable."""
+def session_parts(session: str) -> tuple[str | None, str]:
+    """The sign-in name inside an MFA session (see adapters.cognito), if readable, and a
+    fingerprint of Cognito's own session in it. The name is the client's to change; the
+    session is not (Cognito refuses a changed one), so the guessing limit is bound to it."""
     try:
         data = json.loads(base64.urlsafe_b64decode(session + "=" * (-len(session) % 4)))
     except (ValueError, TypeError):
-        return None
+        data = None
     email = data.get("u") if isinstance(data, dict) else None
-    return email if isinstance(email, str) and len(email) <= 254 else None
+    inner = data.get("s") if isinstance(data, dict) else None
+    bound = inner if isinstance(inner, str) else session
+    fingerprint = hashlib.sha256(bound.encode("utf-8", "replace")).hexdigest()[:32]
+    return (email if isinstance(email, str) and len(email) <= 254 else None), fingerprint
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,8 +143,19 @@ class AuthService:
 
     def login_mfa(self, session: str, code: str, client_ip: str) -> Tokens:
         """The second step with a one-time code; limited per client like the password."""
-        address = session_email(session)
-        keys = self._guarded("login-mfa", address or "", client_ip)
+        address, fingerprint = session_parts(session)
+        keys = limit_keys(
+            "login-mfa",
+            address or "",
+            client_ip,
+            PAIR_FAILURE_LIMIT,
+            CLIENT_FAILURE_LIMIT,
+            EMAIL_FAILURE_LIMIT,
+        )
+        # however the name in it is spelled, one session gets as many guesses as one pair
+        keys.append((f"login-mfa:session:{fingerprint}", PAIR_FAILURE_LIMIT))
+        if self.limiter.blocked(keys, WINDOW_S):
+            raise RateLimitedError()
         try:
             tokens = self.users.login_mfa(session, code)
         except InvalidCredentialsError:

@@ -26,8 +26,9 @@ class WrongCodes:
         return "tokens"
 
 
-def session_for(email: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"u": email}).encode()).decode().rstrip("=")
+def session_for(email: str, cognito_session: str = "cognito-session-of-the-attacker") -> str:
+    raw = json.dumps({"u": email, "s": cognito_session}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def test_guessing_codes_is_limited_per_client_without_locking_the_owner_out() -> None:
@@ -41,5 +42,18 @@ def test_guessing_codes_is_limited_per_client_without_locking_the_owner_out() ->
     with pytest.raises(RateLimitedError):
         auth.login_mfa(session, "000000", "203.0.113.7")
     assert directory.calls == PAIR_FAILURE_LIMIT  # the limited try never reached Cognito
-    # the owner, from their own till, still signs in with the right code
-    assert auth.login_mfa(session, "246810", "198.51.100.20") == "tokens"
+    # the owner, signing in at their own till (a session of their own), still gets in
+    own = session_for("owner@pizzeria.example", "cognito-session-of-the-owner")
+    assert auth.login_mfa(own, "246810", "198.51.100.20") == "tokens"
+
+
+def test_respelling_the_name_in_a_session_buys_no_further_guesses() -> None:
+    directory = WrongCodes()
+    auth = AuthService(directory, FakeVerifier(), None, FakeRateLimiter())  # type: ignore[arg-type]
+    for n in range(PAIR_FAILURE_LIMIT):
+        with pytest.raises(InvalidCredentialsError):
+            auth.login_mfa(session_for(f"x{n}@example.org"), "000000", "203.0.113.7")
+
+    with pytest.raises(RateLimitedError):
+        auth.login_mfa(session_for("x99@example.org"), "000000", "203.0.113.7")
+    assert directory.calls == PAIR_FAILURE_LIMIT
