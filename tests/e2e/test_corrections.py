@@ -11,7 +11,15 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.owner import new_owner, open_invoice, sign_in
+from tests.e2e.owner import (
+    CARD_OK,
+    WAIT_MS,
+    euro,
+    new_owner,
+    open_invoice,
+    sign_in,
+    start_card_payment,
+)
 from tests.e2e.support import badge, expect_accessible, wait_for_mail
 
 
@@ -50,3 +58,29 @@ def test_owner_sees_and_downloads_the_stornorechnung(
     assert data.startswith(b"%PDF")
     text = _pdf_text(data)
     assert "Stornorechnung" in text and number in text and invoice["number"] in text
+
+
+def test_a_partly_credited_invoice_is_paid_for_what_is_still_due(
+    page: Page, stack: dict[str, Any], portal: Callable[..., dict[str, Any]]
+) -> None:
+    owner = new_owner(stack, portal)  # one licence invoice: 49,00 € + 19 % = 58,31 €
+    invoice = owner["invoices"][0]
+    credit = portal(
+        "invoices", "credit", "--invoice", invoice["invoice_id"],
+        "--line", "SIDES Kassenlizenz;1;1000;19", "--reason", "Ausfall im November",
+    )  # fmt: skip
+    assert credit["credit_note"]["gross_cents"] == -1190
+    due = euro(5831 - 1190)  # 46,41 €
+
+    sign_in(page, stack, owner)
+    open_invoice(page, invoice["number"])
+    expect(page.get_by_test_id("invoice-due")).to_contain_text(due)
+    start_card_payment(page, CARD_OK)
+    expect(page.get_by_test_id("pay-submit")).to_have_text(re.compile(due.pattern + " bezahlen"))
+    page.get_by_test_id("pay-submit").click()
+
+    success = page.get_by_test_id("pay-success")
+    expect(success).to_be_visible(timeout=WAIT_MS)
+    expect(success).to_contain_text(due)
+    expect(badge(page)).to_have_attribute("data-status", "paid")
+    expect(badge(page)).to_have_text("bezahlt")

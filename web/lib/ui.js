@@ -85,7 +85,8 @@ export function statusBadge(inv, id) {
   const key = inv.status === 'open' && inv.overdue ? 'overdue' : inv.status;
   const [label, cls] = STATUS[key] || [String(inv.status), 'open'];
   // An open invoice keeps saying "offen"/"überfällig": the amount still due is what counts.
-  const settled = inv.status === 'paid' || inv.status === 'void';
+  // A paid invoice that was partly credited was paid: the rest went through.
+  const settled = inv.status === 'void' || (inv.status === 'paid' && inv.correction !== 'partially_credited');
   const shown = settled && CORRECTION[inv.correction] ? CORRECTION[inv.correction] : label;
   return h('span', { class: `badge badge-${cls}`, id, 'data-testid': 'invoice-status', 'data-status': inv.status }, shown);
 }

@@ -29,7 +29,10 @@ export function safeUrl(u) {
   }
 }
 
-export const total = (pb) => pb.invs.reduce((s, i) => s + (Number(i.gross_cents) || 0), 0);
+// What is still to pay: a credit note lowers it below the invoice's gross amount.
+const due = (inv) => Number(inv.amount_due_cents ?? inv.gross_cents) || 0;
+
+export const total = (pb) => pb.invs.reduce((s, i) => s + due(i), 0);
 
 export const currency = (pb) => (pb.invs[0] && pb.invs[0].currency) || 'EUR';
 

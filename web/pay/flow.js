@@ -9,7 +9,7 @@ import { api, getConfig } from '../lib/api.js';
 import { PAY_METHOD, accountBanner, busy, button, flowUi } from '../lib/ui.js';
 import { payFailText } from './stripe.js';
 import {
-  WAIT_BANK, WAIT_PAYPAL, amount, currentPayment, focusWasHere, isOpenPayment, keyOf, many, msgP,
+  WAIT_BANK, WAIT_PAYPAL, amount, currency, currentPayment, focusWasHere, isOpenPayment, keyOf, many, msgP,
   notes, payRunning, refresh, setBox, status,
 } from './box.js';
 import { resumeFlow, stepCard } from './card.js';
@@ -232,11 +232,17 @@ function cancelButton(pb, payment) {
   return btn;
 }
 
+// Once paid, nothing is due any more: the amount is the payment's own.
+function paidAmount(pb) {
+  const paid = currentPayment(pb);
+  return paid && paid.amount_cents ? money(paid.amount_cents, currency(pb)) : amount(pb);
+}
+
 function stepSuccess(pb, focus) {
   const extra = h('div');
   const done = h('div', { class: 'pay-done', 'data-testid': 'pay-success', role: 'status', tabindex: '-1' },
     h('p', { class: 'pay-done-title' }, 'Bezahlt – danke!'),
-    h('p', null, `Deine Zahlung über ${amount(pb)}`, many(pb) ? ` für ${plural(pb.invs.length, 'Rechnung', 'Rechnungen')}` : '', ' ist eingegangen.'),
+    h('p', null, `Deine Zahlung über ${paidAmount(pb)}`, many(pb) ? ` für ${plural(pb.invs.length, 'Rechnung', 'Rechnungen')}` : '', ' ist eingegangen.'),
     extra);
   setBox(pb, 'Zahlung', done);
   if (focus) done.focus();
