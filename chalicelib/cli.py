@@ -883,6 +883,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("config_error", f"Einstellung fehlt oder ist ungültig: {exc}", FAILURE)
     except KeyboardInterrupt:
         return _fail("interrupted", "Abgebrochen.", 130)
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): nothing to report, and nothing more to write.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return FAILURE
     except Exception as exc:  # noqa: BLE001 - the operator gets one line, never a traceback
         return _fail("internal_error", _unexpected(exc), FAILURE)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import mimetypes
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -76,6 +77,12 @@ def _set_by_distribution(name: str) -> bool:
 
 class FrontServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that drops its connection mid-answer is no error of the server's.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def __init__(
         self,
@@ -206,10 +213,18 @@ class FrontHandler(BaseHTTPRequestHandler):
         finally:
             connection.close()
         out.pop("Content-Length", None)
-        # API Gateway answers unknown routes with 403 "Missing Authentication Token";
-        # the distribution's gateway response turns that into the contract's 404.
+        # API Gateway answers unknown routes with 403 "Missing Authentication Token" (with an
+        # Authorization header: "…requires 'Credential'…", echoing the header); the gateway
+        # response MISSING_AUTHENTICATION_TOKEN turns either into the contract's 404.
         # chalice local says 405 for a method a route lacks; API Gateway has no such route.
-        unknown = b"Missing Authentication Token" in payload or b"MethodNotAllowedError" in payload
+        unknown = any(
+            marker in payload
+            for marker in (
+                b"Missing Authentication Token",
+                b"Authorization header requires",
+                b"MethodNotAllowedError",
+            )
+        )
         if status in (403, 405) and unknown:
             status, payload, out = 404, NOT_FOUND, dict(JSON)
         self._send(status, payload, out)

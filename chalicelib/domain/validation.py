@@ -145,8 +145,10 @@ def validate_period(value: str) -> str | None:
     if match is None:
         return f"„{value}“ ist kein Zeitraum im Format JJJJ-MM (z. B. 2026-11)"
     year, month = int(match.group(1)), int(match.group(2))
-    if not 1 <= month <= 12 or not MIN_YEAR <= year <= MAX_YEAR:
+    if not 1 <= month <= 12:
         return f"„{value}“ ist kein existierender Monat (z. B. 2026-11)"
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        return f"„{value}“ liegt nicht zwischen {MIN_YEAR} und {MAX_YEAR}"
     return None
 
 
@@ -161,12 +163,17 @@ def parse_rate(text: str, allowed: Sequence[Decimal] = DEFAULT_VAT_RATES) -> Dec
     return rate
 
 
+def _german(number: int) -> str:
+    return f"{number:,}".replace(",", ".")
+
+
 def check_line(line: InvoiceLine, allowed: Sequence[Decimal] = DEFAULT_VAT_RATES) -> None:
     if error := validate_text(line.description, MAX_DESCRIPTION_LENGTH, "Die Beschreibung"):
         raise FieldError("Beschreibung", error)
     if not MIN_QUANTITY <= line.quantity <= MAX_QUANTITY:
         raise FieldError(
-            "Menge", f"{line.quantity} liegt nicht zwischen {MIN_QUANTITY} und {MAX_QUANTITY:,}"
+            "Menge",
+            f"{line.quantity} liegt nicht zwischen {MIN_QUANTITY} und {_german(MAX_QUANTITY)}",
         )
     if not MIN_UNIT_NET_CENTS <= line.unit_net_cents <= MAX_UNIT_NET_CENTS:
         raise FieldError(

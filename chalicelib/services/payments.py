@@ -75,6 +75,8 @@ class PaymentService:
     ) -> PaymentStart:
         """One payment for the sum of the listed invoices: all are paid by it, or none."""
         provider = self.providers.for_method(method)
+        if save_card and method != self.providers.saved_method:
+            raise InvalidRequestError("save_card: Nur eine Kreditkarte kann gespeichert werden.")
         ids = list(dict.fromkeys(invoice_ids))
         if not 1 <= len(ids) <= MAX_INVOICES_PER_PAYMENT or len(ids) != len(invoice_ids):
             raise InvalidRequestError(

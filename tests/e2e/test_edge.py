@@ -18,6 +18,11 @@ def test_unknown_routes_and_methods_are_404(stack: dict[str, Any]) -> None:
     assert _error(requests.get(f"{base}/api/nope", timeout=10)) == "not_found"
     response = requests.delete(f"{base}/api/health", timeout=10)
     assert response.status_code == 404 and _error(response) == "not_found"
+    # with a token for a route that does not exist: the same answer, the token not echoed
+    bearer = {"Authorization": "Bearer secret-token-123"}
+    response = requests.get(f"{base}/api/nonexistent", headers=bearer, timeout=10)
+    assert response.status_code == 404 and _error(response) == "not_found"
+    assert "secret-token-123" not in response.text
 
 
 def test_bad_bodies_are_4xx_in_the_contract_shape(stack: dict[str, Any]) -> None:

@@ -9,7 +9,16 @@ import time
 
 import pytest
 
-from tests.integration.helpers import PASSWORD, body, get, invite, make_store, owner, post
+from tests.integration.helpers import (
+    PASSWORD,
+    body,
+    get,
+    invite,
+    issue,
+    make_store,
+    owner,
+    post,
+)
 
 OWNER = "198.51.100.7:50000"
 STRANGER = "203.0.113.9:40000"
@@ -179,3 +188,18 @@ def test_a_paused_aws_endpoint_gives_503_within_10_seconds(api, container, aws_s
     _error(response, 503, "service_unavailable")
     assert elapsed < 10.0, elapsed
     assert get(api, "/api/profile", token).status_code == 200  # and back once it answers
+
+
+def test_asking_to_save_a_paypal_account_as_a_card_is_refused_and_changes_nothing(
+    api, container, providers
+):
+    store_id, _, token = owner(api, container)
+    (invoice,) = issue(container, store_id)
+
+    response = post(
+        api, f"/api/invoices/{invoice.id}/payments", {"method": "paypal", "save_card": True}, token
+    )
+
+    _error(response, 400, "invalid_request")
+    assert "save_card" in body(response)["error"]["message"]
+    assert container.invoices.get(invoice.id).status.value == "open"  # no payment started
