@@ -32,7 +32,7 @@ RESET_TEXT = (
     "Dein Code lautet: {code}\n\n"
     "Gib ihn im Portal zusammen mit deinem neuen Passwort ein. Wenn du das nicht warst, "
     "ignoriere diese E-Mail einfach.\n\n"
-    "Viele Grüße\ndein SIDES Team\n"
+    "Viele Grüße\nDein SIDES-Team\n"
 )
 
 

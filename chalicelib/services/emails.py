@@ -14,6 +14,8 @@ from chalicelib.services.ports import Attachment, Mail
 BERLIN = ZoneInfo("Europe/Berlin")
 PDF = "application/pdf"
 XML = "application/xml"
+# How every mail ends (the greeting on its own line, the sender as a letter signs).
+SIGN_OFF = "Viele Grüße\nDein SIDES-Team\n"
 
 
 def recipients(store: Store) -> tuple[str, ...]:
@@ -45,7 +47,7 @@ def invitation_mail(to: str, store_name: str, url: str, expires_at: datetime) ->
         "Klicke auf „Einladung annehmen“ und lege dein Passwort fest:\n"
         f"{url}\n\n"
         f"Der Link gilt bis zum {_local(expires_at)} und nur für diese E-Mail-Adresse ({to}).\n\n"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{SIGN_OFF}"
     )
     return Mail(to=to, subject="Deine Einladung zum SIDES Kundenportal", text=text)
 
@@ -87,7 +89,7 @@ def receipt_mail(
         f"{invoice.number}. Sie ist am {_local(paid_at)} bei uns eingegangen; die Rechnung ist "
         "damit bezahlt.\n\n"
         "Du findest sie jederzeit im Kundenportal.\n\n"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{SIGN_OFF}"
     )
     return Mail(
         to=to,
@@ -152,7 +154,7 @@ def invoice_mail(
             "Tipp: Wenn du im Portal eine Karte hinterlegst, buchen wir die Lizenzgebühr "
             "künftig automatisch ab.\n\n"
         )
-    text = f"Hallo,\n\n{middle}Viele Grüße\ndein SIDES Team\n"
+    text = f"Hallo,\n\n{middle}{SIGN_OFF}"
     attachments = (pdf_attachment(str(invoice.pdf_filename), pdf),) if pdf is not None else ()
     if pdf is not None and xml is not None:
         xml_name = str(invoice.pdf_filename).removesuffix(".pdf") + ".xml"
@@ -169,7 +171,7 @@ def authenticate_mail(to: str, invoice: Any, link: str) -> Mail:
         f"{invoice.number} von dir bestätigt haben (3-D Secure). Wir haben deshalb nichts "
         "abgebucht.\n\n"
         f"Bitte bestätige die Zahlung im Kundenportal:\n{link}\n\n"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{SIGN_OFF}"
     )
     return Mail(to=to, subject="Bitte bestätige deine Zahlung", text=text)
 
@@ -185,7 +187,7 @@ def declined_mail(to: str, invoice: Any, link: str, retry_on: Any) -> Mail:
         f"die Abbuchung von {_amount(invoice)} für die Rechnung {invoice.number} wurde von "
         f"deiner Bank abgelehnt. {again}\n\n"
         f"Du kannst die Rechnung auch jetzt gleich im Kundenportal bezahlen:\n{link}\n\n"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{SIGN_OFF}"
     )
     return Mail(to=to, subject=f"Abbuchung fehlgeschlagen – Rechnung {invoice.number}", text=text)
 
@@ -196,7 +198,7 @@ def update_card_mail(to: str, invoice: Any, link: str) -> Mail:
         f"die Abbuchung von {_amount(invoice)} für die Rechnung {invoice.number} ist mit deiner "
         "hinterlegten Karte nicht möglich (z. B. abgelaufen oder gesperrt).\n\n"
         "Bitte hinterlege im Kundenportal eine neue Karte und bezahle die Rechnung dort:\n"
-        f"{link}\n\nViele Grüße\ndein SIDES Team\n"
+        f"{link}\n\n{SIGN_OFF}"
     )
     return Mail(to=to, subject="Bitte hinterlege eine neue Karte", text=text)
 
@@ -207,7 +209,7 @@ def reminder_mail(to: str, invoice: Any, link: str) -> Mail:
         f"die Rechnung {invoice.number} über {_amount(invoice)} war am {_date(invoice.due_date)} "
         "fällig und ist noch offen. Bitte bezahle sie im Kundenportal:\n"
         f"{link}\n\nFalls du schon bezahlt hast, ignoriere diese E-Mail bitte.\n\n"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{SIGN_OFF}"
     )
     return Mail(to=to, subject=f"Zahlungserinnerung – Rechnung {invoice.number}", text=text)
 
@@ -226,7 +228,7 @@ def blocked_mail(to: str, store_name: str, overdue: list[Any], link: str) -> Mai
         f"{lines}\n\n"
         f"Sobald du {total} bezahlt hast, ist deine Kasse sofort wieder freigeschaltet – am "
         f"schnellsten per Kreditkarte oder PayPal im Kundenportal:\n{link}\n\n"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{SIGN_OFF}"
     )
     return Mail(to=to, subject="Deine Kasse ist gesperrt – so schaltest du sie frei", text=text)
 
@@ -261,7 +263,7 @@ def payment_receipt_mail(
         f"Die Zahlungsbestätigung {receipt_number} hängt als PDF an und liegt im Kundenportal "
         "bei der Rechnung.\n\n"
         f"{autopay_line}"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{SIGN_OFF}"
     )
     subject = (
         f"Zahlung erhalten – Rechnung {numbers[0]}"
@@ -287,7 +289,7 @@ def refund_mail(to: str, numbers: Sequence[str], amount_cents: int, reason: str)
         "demselben Weg zu dir zurück, auf dem du bezahlt hast (je nach Bank in wenigen Tagen).\n\n"
         "Du musst nichts weiter tun. Den Stand deiner Rechnungen siehst du jederzeit im "
         "Kundenportal.\n\n"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{SIGN_OFF}"
     )
     return Mail(to=to, subject=f"Erstattung über {format_eur(amount_cents)}", text=text)
 
@@ -321,7 +323,7 @@ def correction_mail(
         f"{effect}\n\n"
         f"Die {title} hängt als PDF an; du findest sie auch im Kundenportal bei der Rechnung:\n"
         f"{link}\n\n"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{SIGN_OFF}"
     )
     return Mail(
         to=to,
@@ -342,7 +344,7 @@ def email_change_code_mail(to: str, code: str) -> Mail:
         f"Dein Code lautet: {code}\n\n"
         "Gib ihn im Portal unter „Konto“ ein; er gilt 30 Minuten. Wenn du das nicht warst, "
         "ignoriere diese E-Mail einfach.\n\n"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{SIGN_OFF}"
     )
     return Mail(to=to, subject="Dein Code für die neue E-Mail-Adresse", text=text)
 
@@ -353,7 +355,7 @@ def email_changed_notice_mail(to: str, new_email: str) -> Mail:
         f"die E-Mail-Adresse deines SIDES Kundenportals ist jetzt {new_email}. Du meldest "
         "dich ab sofort damit an, und Rechnungen gehen dorthin.\n\n"
         "Wenn du das nicht warst, melde dich bitte sofort beim SIDES Support.\n\n"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{SIGN_OFF}"
     )
     return Mail(to=to, subject="Deine E-Mail-Adresse wurde geändert", text=text)
 

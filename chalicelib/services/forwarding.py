@@ -62,7 +62,7 @@ def forwarding_mail(to: str, store_name: str, label: str, number: str, pending: 
         f"Du bekommst diese E-Mail, weil „{store_name}“ dich im SIDES Kundenportal als "
         "Steuerberatung eingetragen hat. Belege eines ganzen Jahres gibt es dort auch als "
         "ZIP mit DATEV-Buchungsstapel.\n\n"
-        "Viele Grüße\ndein SIDES Team\n"
+        f"{emails.SIGN_OFF}"
     )
     return Mail(
         to=to, subject=f"{label} {number} – {store_name}", text=text, attachments=tuple(attachments)

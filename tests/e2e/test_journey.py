@@ -211,7 +211,7 @@ def test_owner_journey(page: Page, stack: dict[str, Any]) -> None:
     code = RESET_CODE.search(mail["text"])
     assert code, mail["text"]
     # One sign-off in every mail, this one included.
-    assert mail["text"].rstrip().endswith("Viele Grüße\ndein SIDES Team"), mail["text"]
+    assert mail["text"].rstrip().endswith("Viele Grüße\nDein SIDES-Team"), mail["text"]
     # What the reset form still waits for, said next to the disabled button.
     missing = page.get_by_test_id("pw-missing")
     expect(missing).to_contain_text("der Code aus der E-Mail")
