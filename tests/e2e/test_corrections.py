@@ -84,3 +84,7 @@ def test_a_partly_credited_invoice_is_paid_for_what_is_still_due(
     expect(success).to_contain_text(due)
     expect(badge(page)).to_have_attribute("data-status", "paid")
     expect(badge(page)).to_have_text("bezahlt")
+    # and the page follows without a reload: nothing due any more, the receipt listed
+    expect(page.get_by_test_id("invoice-due")).to_have_count(0)
+    receipt = page.get_by_test_id("document").and_(page.locator('[data-kind="receipt"]'))
+    expect(receipt).to_be_visible(timeout=WAIT_MS)

@@ -2,7 +2,7 @@
 // PDF the second; below come the documents (the invoice and its corrections), the lines and
 // the payments.
 
-import { enc, h } from '../lib/dom.js';
+import { enc, h, sleep } from '../lib/dom.js';
 import { fmtDate, fmtDateTime, fmtPeriod, money, numFmt } from '../lib/format.js';
 import { api } from '../lib/api.js';
 import { load, show } from '../lib/router.js';
@@ -119,17 +119,41 @@ function paymentsTable(inv) {
         h('td', { 'data-label': 'Status' }, h('span', { class: `pay-status pay-${p.status}` }, PAY_STATUS[p.status] || p.status)))))));
 }
 
-// After a payment: status badge, "Bezahlt am" and the payments table follow the invoice in place.
-function updateInvoiceView(inv) {
+// After a payment: status badge, "Bezahlt am", what is still due, the documents (the receipt)
+// and the payments table follow the invoice in place.
+function updateInvoiceView(ctx, inv) {
   document.getElementById('inv-status')?.replaceWith(statusBadge(inv, 'inv-status'));
   const facts = document.getElementById('inv-facts');
   if (!(inv.status === 'open' && inv.overdue)) facts?.querySelector('.due')?.classList.remove('due');
+  if (!isDue(inv)) facts?.querySelector('[data-testid="invoice-due"]')?.parentElement.remove();
+  document.getElementById('inv-docs')?.replaceChildren(...[documentsCard(ctx, inv)].filter(Boolean));
+  if (inv.status === 'paid' && !(inv.documents || []).some((d) => d.kind === 'receipt')) {
+    receiptLater(ctx, inv.id);
+  }
   const paidAt = facts?.querySelector('[data-testid="invoice-paid-at"]');
   if (inv.paid_at && facts) {
     if (paidAt) paidAt.textContent = fmtDate(inv.paid_at);
     else facts.append(paidAtRow(inv));
   }
   document.getElementById('inv-payments')?.replaceChildren(...[paymentsTable(inv)].filter(Boolean));
+}
+
+// The receipt is issued just after the payment is booked: look again a few times.
+async function receiptLater(ctx, id) {
+  for (const wait of [1500, 3000, 6000]) {
+    await sleep(wait);
+    if (!ctx.alive()) return;
+    let inv = null;
+    try {
+      inv = await api('GET', `/invoices/${enc(id)}`);
+    } catch {
+      return;
+    }
+    if ((inv.documents || []).some((d) => d.kind === 'receipt')) {
+      document.getElementById('inv-docs')?.replaceChildren(...[documentsCard(ctx, inv)].filter(Boolean));
+      return;
+    }
+  }
 }
 
 export async function view(ctx, id) {
@@ -169,10 +193,10 @@ export async function view(ctx, id) {
         h('a', { class: 'btn btn-secondary', href: `#/support?invoice=${enc(inv.id)}` }, 'Frage zur Rechnung')),
       h('p', { class: 'hint', id: 'xml-hint', 'data-testid': 'xml-hint' },
         'Die E-Rechnung (XRechnung) liest deine Buchhaltungssoftware direkt ein; das PDF enthält sie ebenfalls (ZUGFeRD).')),
-    documentsCard(ctx, inv),
+    h('div', { id: 'inv-docs' }, documentsCard(ctx, inv)),
     h('section', { class: 'card flush', 'aria-labelledby': 'lines-h' },
       h('h2', { id: 'lines-h', class: 'pad' }, 'Positionen'),
       h('div', { class: 'scroll' }, linesTable(inv))),
     h('div', { id: 'inv-payments' }, paymentsTable(inv)));
-  mountPayBox(box, [inv], ctx, (invs) => updateInvoiceView(invs[0]));
+  mountPayBox(box, [inv], ctx, (invs) => updateInvoiceView(ctx, invs[0]));
 }
