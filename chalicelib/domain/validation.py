@@ -93,12 +93,18 @@ def validate_postal_code(value: str, country: str) -> str | None:
         if not pattern.fullmatch(text) or (country.upper() == "DE" and text.startswith("00")):
             return f"„{text}“ ist keine gültige Postleitzahl ({example})"
         return None
-    return validate_text(text, 12, "Die Postleitzahl")
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9 -]{0,10}[A-Za-z0-9])?", text):
+        return f"„{text}“ ist keine gültige Postleitzahl (Ziffern und Buchstaben, z. B. 8001)"
+    return None
 
 
 def validate_country(value: str) -> str | None:
     if not re.fullmatch(r"[A-Z]{2}", value.strip()):
         return f"„{value}“ ist kein Ländercode mit zwei Großbuchstaben (z. B. DE)"
+    import pycountry  # the ISO 3166 list; loaded only where an address is checked
+
+    if pycountry.countries.get(alpha_2=value.strip()) is None:
+        return f"„{value.strip()}“ ist kein Ländercode nach ISO 3166 (z. B. DE, AT, CH)"
     return None
 
 

@@ -60,6 +60,26 @@ def test_anything_else_is_no_german_postal_code(code):
     assert "Postleitzahl" in (validate_postal_code(code, "DE") or "")
 
 
+@pytest.mark.parametrize("code, country", [("8001", "CH"), ("SW1A 1AA", "GB"), ("75008", "FR")])
+def test_other_countries_postal_codes_are_letters_digits_spaces_and_hyphens(code, country):
+    assert validate_postal_code(code, country) is None
+
+
+@pytest.mark.parametrize("code", ["<script>", "80-", " ", "1;2", "12345678901234"])
+def test_markup_and_punctuation_are_no_postal_code_anywhere(code):
+    assert "Postleitzahl" in (validate_postal_code(code, "CH") or "")
+
+
+@pytest.mark.parametrize("country", ["XX", "ZZ", "EU", "UK"])
+def test_a_country_code_must_name_a_country(country):
+    problems = validate_address(Address("Hauptstr. 1", "8001", "Zürich", country))
+    assert "ISO 3166" in problems["country"]
+
+
+def test_real_country_codes_pass():
+    assert validate_address(Address("Bahnhofstr. 1", "8001", "Zürich", "CH")) == {}
+
+
 def test_austrian_postal_codes_have_four_digits():
     assert validate_postal_code("1010", "AT") is None
     assert validate_postal_code("10115", "AT") is not None
