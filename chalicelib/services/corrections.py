@@ -174,6 +174,12 @@ class CorrectionService:
             )
         field = "line" if lines_given else "invoice"
         invoiced = {rate: (net, tax) for rate, net, tax in invoice.totals.by_rate}
+        if not lines_given and invoice.credited_cents:
+            raise InvalidRequestError(
+                "invoice: Die Rechnung ist schon teilweise gutgeschrieben "
+                f"({format_eur(invoice.credited_cents)}); nenne die restlichen Positionen mit "
+                "--line, dann wird genau das gutgeschrieben."
+            )
         if any(line.tax_rate_percent not in invoiced for line in lines):
             raise InvalidRequestError(
                 f"{field}: Eine Gutschrift kann nur Steuersätze der Rechnung enthalten."

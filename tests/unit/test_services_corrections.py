@@ -121,6 +121,15 @@ def test_crediting_the_rest_of_an_open_invoice_leaves_nothing_due(c):
         c.corrections.credit(invoice.id, [make_line()], reason="noch einmal anders")
 
 
+def test_the_whole_invoice_after_a_partial_credit_asks_for_the_rest_by_line(c):
+    invoice = issued(c, [make_line(quantity=2)])
+    c.corrections.credit(invoice.id, [make_line(quantity=1)])
+
+    with pytest.raises(InvalidRequestError, match="schon teilweise gutgeschrieben.*--line"):
+        c.corrections.credit(invoice.id, reason="alles")
+    assert len(c.invoices.get(invoice.id).documents) == 2  # the invoice and the one credit
+
+
 def test_full_credit_of_a_paid_invoice_refunds_once_through_its_provider(c):
     invoice = issued(c)
     payment = paid_by_card(c, invoice)
