@@ -67,6 +67,7 @@ OPTIONS = {
 }
 # `dunning run --today` may look ahead (to see what a day will bring), never back.
 MAX_DAYS_AHEAD = 400
+PROGRESS_EVERY_S = 5.0  # how often a waiting `billing run` says how far it is
 
 
 class CliError(Exception):
@@ -395,7 +396,7 @@ def billing_run(args: argparse.Namespace) -> dict[str, Any]:
     # Each queued store is issued and charged behind the issue queue (the pump locally,
     # Lambda in AWS); report them once the queue has drained.
     if not args.no_wait:
-        _wait_for_queue(container, args.wait_seconds)
+        _wait_for_queue(container, args.wait_seconds, result.queued)
     invoiced = charged = failed = 0
     for store_id in result.store_ids:
         if container.invoices.get(licence_invoice_id(store_id, args.period)) is not None:
@@ -415,13 +416,26 @@ def billing_run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _wait_for_queue(container: Any, seconds: float) -> None:
+def _wait_for_queue(container: Any, seconds: float, queued: int) -> None:
+    """Waits for the workers behind the queues, saying every few seconds how far they are
+    (on stderr: stdout carries only the result)."""
     import time
 
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    deadline = started + seconds
+    said = started
     while time.monotonic() < deadline:
-        if container.issue_queue.in_flight() == 0 and container.charge_queue.in_flight() == 0:
+        issuing, charging = container.issue_queue.in_flight(), container.charge_queue.in_flight()
+        if issuing == 0 and charging == 0:
             return
+        if time.monotonic() - said >= PROGRESS_EVERY_S:
+            said = time.monotonic()
+            print(
+                f"… {queued - min(issuing, queued)} von {queued} Stores abgerechnet, "
+                f"{charging} Abbuchungen laufen ({said - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
         time.sleep(0.5)
     print("Hinweis: Abbuchungen laufen noch; die Zahlen sind unvollständig.", file=sys.stderr)
 
