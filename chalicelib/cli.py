@@ -582,7 +582,7 @@ class GermanParser(argparse.ArgumentParser):
         self._optionals.title = "Optionen"
         self._positionals.title = "Befehle"
         self.add_argument(
-            "-h", "--help", action="help", help="diese Hilfe zeigen (z. B. portal stores -h)"
+            "-h", "--help", action="help", help="diese Hilfe zeigen"
         )
 
     def error(self, message: str) -> NoReturn:
@@ -697,7 +697,7 @@ def _stores(groups: Any) -> None:
 
 
 def _invoices(groups: Any) -> None:
-    invoices = _group(groups, "invoices", "Rechnungen ausstellen, ansehen, erneut senden")
+    invoices = _group(groups, "invoices", "Rechnungen ausstellen, ansehen, erneut senden, stornieren, gutschreiben")
     issue = _command(
         invoices,
         "issue",
@@ -797,7 +797,7 @@ def _jobs(groups: Any) -> None:
     run_billing.add_argument(
         "--no-wait",
         action="store_true",
-        help="nicht auf die Abbuchungen warten, z. B. --no-wait",
+        help="nicht auf die Abbuchungen warten (z. B. in einem Skript, das die Zahlen nicht braucht)",
     )
     run_billing.add_argument(
         "--wait-seconds",
