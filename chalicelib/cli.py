@@ -697,7 +697,9 @@ def _stores(groups: Any) -> None:
 
 
 def _invoices(groups: Any) -> None:
-    invoices = _group(groups, "invoices", "Rechnungen ausstellen, ansehen, erneut senden, stornieren, gutschreiben")
+    invoices = _group(
+        groups, "invoices", "Rechnungen ausstellen, ansehen, erneut senden, stornieren, gutschreiben"
+    )
     issue = _command(
         invoices,
         "issue",
@@ -797,7 +799,7 @@ def _jobs(groups: Any) -> None:
     run_billing.add_argument(
         "--no-wait",
         action="store_true",
-        help="nicht auf die Abbuchungen warten (z. B. in einem Skript, das die Zahlen nicht braucht)",
+        help="nicht auf die Abbuchungen warten (z. B. in einem Skript ohne die Zahlen)",
     )
     run_billing.add_argument(
         "--wait-seconds",
