@@ -581,9 +581,7 @@ class GermanParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self._optionals.title = "Optionen"
         self._positionals.title = "Befehle"
-        self.add_argument(
-            "-h", "--help", action="help", help="diese Hilfe zeigen"
-        )
+        self.add_argument("-h", "--help", action="help", help="diese Hilfe zeigen")
 
     def error(self, message: str) -> NoReturn:
         hint = f" (Hilfe: {self.prog} --help)"
@@ -697,9 +695,8 @@ def _stores(groups: Any) -> None:
 
 
 def _invoices(groups: Any) -> None:
-    invoices = _group(
-        groups, "invoices", "Rechnungen ausstellen, ansehen, erneut senden, stornieren, gutschreiben"
-    )
+    summary = "Rechnungen ausstellen, ansehen, erneut senden, stornieren, gutschreiben"
+    invoices = _group(groups, "invoices", summary)
     issue = _command(
         invoices,
         "issue",
