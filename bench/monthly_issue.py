@@ -263,7 +263,7 @@ def run(n: int, w: int) -> None:
     container = get_container()
     # a warm container (clients built, modules loaded); the listing alone, timed
     list(container.store_directory.billing_candidates())
-    container.issue_queue  # noqa: B018
+    container.issue_queue.in_flight()  # its SQS client built and its service model loaded
     cpu0 = time.process_time()
     listed = list(container.store_directory.billing_candidates())
     list_cpu = time.process_time() - cpu0
