@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,6 +33,17 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=STOP_TIMEOUT_S)
 
 
+def _ends_with_the_session() -> None:
+    # A test session that is killed (CI's time limit, Ctrl-C twice) takes the AWS stand-in
+    # with it instead of leaving it running.
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 @pytest.fixture(scope="session")
 def aws_stack() -> Iterator[dict[str, str]]:
     """A moto server (with Cognito's e-mail delivery emulated), provisioned like the stack."""
@@ -44,6 +56,7 @@ def aws_stack() -> Iterator[dict[str, str]]:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_ends_with_the_session,
     )
     try:
         wait_until_up(f"{endpoint}/moto-api/data.json")
