@@ -151,6 +151,8 @@ def test_tab_closed_during_3ds_then_continued(
         expect(badge(page)).to_be_visible()
     expect(receipt).to_contain_text("Zahlungsbestätigung")
     expect(page.get_by_test_id("document").first).to_contain_text("Rechnung")
+    # opened again later, the invoice says how it was paid
+    page.reload()
     expect(page.get_by_test_id("pay-paid")).to_contain_text("per Kreditkarte")
     with page.expect_download(timeout=WAIT_MS) as download_info:
         receipt.get_by_test_id("doc-download").click()
