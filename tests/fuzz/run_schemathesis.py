@@ -80,8 +80,10 @@ def _schemathesis(url: str, max_examples: int, seed: int, extra: list[str]) -> i
         str(max_examples),
         "--seed",
         str(seed),
+        # One worker: hypothesis parses lambda sources with ast.parse, which CPython 3.11
+        # cannot do from two threads at once ("AST constructor recursion depth mismatch").
         "--workers",
-        "2",
+        "1",
         "--request-timeout",
         "20",
         "--suppress-health-check",
