@@ -118,8 +118,20 @@ class DynamoStoreRepository:
             if "ConditionalCheckFailed" in str(exc.cause_response_message or "") or (
                 exc.cause_response_code == "TransactionCanceledException"
             ):
+                if self._created_by_us(store):
+                    return  # our own write, whose answer was lost and whose retry found it
                 raise EmailInUseError() from exc
             raise
+
+    @staticmethod
+    def _created_by_us(store: Store) -> bool:
+        """A retry after a lost answer finds the claim its first attempt wrote: the address is
+        then claimed by this very store, not by another one."""
+        try:
+            claim = EmailClaimRecord.get(store.billing_email, consistent_read=True)
+        except DoesNotExist:
+            return False
+        return claim.store_id == store.id
 
     def list_ids(self) -> list[str]:
         return [record.store_id for record in StoreRecord.scan(attributes_to_get=["store_id"])]

@@ -72,6 +72,18 @@ def test_the_repository_claims_the_address_exactly_as_given(repos):
     assert repos.stores.get(other.id) == other
 
 
+def test_adding_a_store_again_after_a_lost_answer_is_no_conflict(repos):
+    # Given a store whose add went through but whose answer was lost (the client retries)
+    store = make_store(id=unique("st_"), billing_email=_email())
+    repos.stores.add(store)
+
+    # When the same store is added again, it is no "address in use": it is its own address
+    repos.stores.add(store)
+
+    # and nothing changed
+    assert repos.stores.get(store.id).billing_email == store.billing_email
+
+
 def test_two_concurrent_adds_with_one_address_let_exactly_one_win(repos):
     # Given two stores with the same address
     email = _email()
