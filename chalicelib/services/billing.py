@@ -47,12 +47,12 @@ class _BillingFields(Protocol):
     def closed_at(self) -> datetime | None: ...
 
 
-def billable(store: _BillingFields, cutoff: datetime, period: str) -> bool:
+def billable(store: _BillingFields, cutoff: datetime, period: BillingPeriod) -> bool:
     """Stores opened after the run started are billed next period, and never for a month
     before the one they opened in; closed ones never."""
     return not (
         (store.created_at and store.created_at > cutoff)
-        or (store.created_at and BillingPeriod.parse(period) < opened_in(store.created_at))
+        or (store.created_at and period < opened_in(store.created_at))
         or (store.closed_at and store.closed_at <= cutoff)
         or store.monthly_fee_cents <= 0
     )
@@ -94,12 +94,12 @@ class BillingService:
     clock: Clock
 
     def run(self, period: str) -> RunResult:
-        BillingPeriod.parse(period)  # a bad period fails the run, not 100,000 messages
+        billed = BillingPeriod.parse(period)  # a bad period fails the run, not 100,000 messages
         cutoff = self.clock.now()
         store_ids: list[str] = []
         pending: list[IssueRequest] = []
         for store in self.directory.billing_candidates():
-            if not billable(store, cutoff, period):
+            if not billable(store, cutoff, billed):
                 continue
             store_ids.append(store.store_id)
             pending.append(IssueRequest(store.store_id, period, cutoff))
@@ -118,7 +118,7 @@ class BillingService:
         store = self.stores.get(request.store_id)
         if store is None:
             return None
-        if not billable(store, request.cutoff, request.period):
+        if not billable(store, request.cutoff, BillingPeriod.parse(request.period)):
             # Not billed (any more): but an invoice committed for it before (the store was
             # closed between its commit and its files) still gets its files.
             invoice_id = licence_invoice_id(store.id, request.period)

@@ -55,7 +55,7 @@ from chalicelib.domain.payments import (
     ProviderStatus,
     ProviderUpdate,
 )
-from chalicelib.domain.periods import licence_invoice_id, today_in_berlin
+from chalicelib.domain.periods import BillingPeriod, licence_invoice_id, today_in_berlin
 from chalicelib.services.billing import billable, licence_charge
 from chalicelib.services.invoices import pdf_key
 from tests.fakes import (
@@ -214,7 +214,10 @@ class BillingMachine(RuleBasedStateMachine):
         for invoice_id in set(self.c.invoices.invoices) - before:
             store = self.c.stores.get(self.c.invoices.get(invoice_id).store_id)
             # never billed before it existed or after it closed (as of the run's start)
-            assert billable(store, request.cutoff, request.period), (store, request)
+            assert billable(store, request.cutoff, BillingPeriod.parse(request.period)), (
+                store,
+                request,
+            )
         return invoice
 
     def _charge_after_issue(self, invoice) -> None:
